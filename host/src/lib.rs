@@ -1,0 +1,1 @@
+//! streamsum-host: see the crate README.

@@ -1,0 +1,1 @@
+//! The root package only holds the end-to-end tests in `tests/`.
