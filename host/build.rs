@@ -2,6 +2,6 @@
 //! `protocol.Journal` service from `proto/protocol.proto`.
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto/protocol.proto");
-    tonic_prost_build::configure().compile_protos(&["proto/protocol.proto"], &["proto"])?;
+    tonic_prost_build::configure().bytes(".").compile_protos(&["proto/protocol.proto"], &["proto"])?;
     Ok(())
 }

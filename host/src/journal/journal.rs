@@ -168,6 +168,16 @@ impl Journal {
         Some((f.begin, f.end().min(st.committed), f.file.clone()))
     }
 
+    /// The committed `[begin, end)` of every fragment file, in order.
+    pub fn fragments(&self) -> Vec<(i64, i64)> {
+        let st = lock(&self.state);
+        st.fragments
+            .iter()
+            .filter(|f| f.begin < st.committed)
+            .map(|f| (f.begin, f.end().min(st.committed)))
+            .collect()
+    }
+
     /// Appends `req.content` atomically and waits until it is durable.
     ///
     /// # Errors
