@@ -1,3 +1,4 @@
 //! streamsum-host: see the crate README.
 pub mod journal;
 pub mod service;
+pub mod cli;

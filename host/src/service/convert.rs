@@ -30,7 +30,7 @@ pub fn from_status(s: tonic::Status) -> JournalError {
             JournalError::Unavailable(msg)
         }
         Code::InvalidArgument | Code::OutOfRange | Code::ResourceExhausted | Code::FailedPrecondition => {
-            JournalError::Invalid(msg)
+            JournalError::Invalid(s.message().trim_start_matches("invalid request: ").to_string())
         }
         _ => JournalError::Protocol(msg),
     }

@@ -8,6 +8,7 @@ mod append_api;
 mod client;
 pub mod convert;
 mod embedded;
+pub mod gazctl;
 mod list_api;
 pub mod proto;
 mod read_api;
@@ -18,3 +19,4 @@ pub use embedded::{EmbeddedBroker, EmbeddedOptions, DEFAULT_MAX_APPEND_BYTES, MA
 pub use list_api::LIST_PAGE;
 pub use read_api::MAX_READ_CONTENT;
 pub use server::{Broker, BrokerSettings};
+
