@@ -1,1 +1,3 @@
 //! streamsum-host: see the crate README.
+pub mod message;
+pub mod consumer;
