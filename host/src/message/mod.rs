@@ -14,6 +14,8 @@ pub mod decode;
 pub mod envelope;
 pub mod framing;
 pub mod mapping;
+mod ring;
+pub mod sequencer;
 pub mod uuid;
 
 pub use self::clock::{AtomicClock, Clock};
@@ -22,3 +24,4 @@ pub use self::envelope::{Envelope, Offset};
 pub use self::framing::{frame_ack, frame_message, FrameError};
 pub use self::mapping::{fnv1a32, ModuloMapping};
 pub use self::uuid::{build_uuid, Flags, ProducerId};
+pub use self::sequencer::{ProducerState, QueueOutcome, Sequencer, SequencerError, SequencerState};
