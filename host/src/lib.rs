@@ -1,1 +1,2 @@
 //! streamsum-host: see the crate README.
+pub mod store;
