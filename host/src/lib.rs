@@ -1,2 +1,3 @@
 //! streamsum-host: see the crate README.
+pub mod runtime;
 pub mod store;
