@@ -1,1 +1,37 @@
-fn main() {}
+//! `streamsum-guest-test`: runs a guest's wasm32-wasip2 unit-test binary under
+//! wasmtime, as the cargo runner of the `wasm32-wasip2` target.
+//!
+//! `cargo test --target wasm32-wasip2 -p guest-summer` builds the libtest harness as a
+//! WASI command component and executes `scripts/guest-test.sh <test.wasm> <args…>`
+//! (`.cargo/config.toml`), which runs this binary. It instantiates the component with
+//! WASI (stdio, arguments and environment passed through, no filesystem or network)
+//! plus in-memory implementations of the host interfaces of `wit/streamsum.wit`
+//! (`log`, `store`, `publisher`, `journals`) and of the test-only `testing`
+//! interface, calls `wasi:cli/run`, and exits with the test binary's status. So guest
+//! unit tests exercise the real component ABI without a wasmtime CLI or a real host.
+//!
+//! Mirrors what `wasmtime run` does for a command, in the style of wasmtime's
+//! `examples/component`: one private bindings module, one file per interface.
+
+mod bindings;
+mod host;
+mod native_summer;
+mod runner;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let mut args = std::env::args_os().skip(1);
+    let Some(wasm) = args.next() else {
+        eprintln!("usage: streamsum-guest-test <test-binary.wasm> [test args…]");
+        return ExitCode::from(2);
+    };
+    let rest: Vec<String> = args.map(|a| a.to_string_lossy().into_owned()).collect();
+    match runner::run(wasm.as_ref(), &rest) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("streamsum-guest-test: {e:#}");
+            ExitCode::from(101)
+        }
+    }
+}
