@@ -17,11 +17,14 @@ use crate::service::{gazctl, EmbeddedBroker, EmbeddedOptions, DEFAULT_MAX_APPEND
 
 /// streamsum-host: journals, a Gazette-compatible broker, shards and a wasm plugin runtime.
 #[derive(Debug, Parser)]
-#[command(name = "streamsum-host", version, about)]
+#[command(name = "streamsum-host", version, about, args_conflicts_with_subcommands = true)]
 pub struct Cli {
     /// Log filter (tracing-subscriber EnvFilter syntax).
     #[arg(long, env = "STREAMSUM_LOG", default_value = "info", global = true)]
     pub log: String,
+    /// The main service (used when no subcommand is given).
+    #[command(flatten)]
+    pub app: crate::app::AppArgs,
     /// What to run.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -67,7 +70,7 @@ pub fn main_with(cli: Cli) -> anyhow::Result<()> {
         match cli.command {
             Some(Command::Broker(args)) => run_broker(args).await,
             Some(Command::Journals(args)) => gazctl::run(args).await,
-            None => anyhow::bail!("no command given: try `streamsum-host broker` or `streamsum-host --help`"),
+            None => crate::app::run(cli.app).await,
         }
     })
 }

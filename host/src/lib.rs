@@ -13,11 +13,13 @@
 //! 5. [`runtime`] — the wasmtime engine that runs the plugins in a sandbox.
 //! 6. [`service`] — the gRPC face: Gazette's `protocol.Journal` service and its client.
 //!
-//! [`cli`] parses the command line; `main.rs` only calls into it.
+//! [`app`] is the main service (broker + shards); [`cli`] parses the command line;
+//! `main.rs` only calls into it.
 pub mod journal;
 pub mod message;
 pub mod consumer;
 pub mod store;
 pub mod runtime;
 pub mod service;
+pub mod app;
 pub mod cli;

@@ -110,9 +110,15 @@ pub async fn run_shard(spec: ShardSpec, env: ShardEnv, status: Arc<ShardStatus>,
 /// Sleeps for `delay`; true if shutdown was requested meanwhile.
 async fn wait_or_shutdown(delay: Duration, shutdown: &mut watch::Receiver<bool>) -> bool {
     tokio::select! {
-        _ = tokio::time::sleep(delay) => *shutdown.borrow(),
-        _ = shutdown.wait_for(|s| *s) => true,
+        _ = tokio::time::sleep(delay) => {}
+        _ = stopped(shutdown) => return true,
     }
+    *shutdown.borrow()
+}
+
+/// Resolves once shutdown is requested (or its sender is gone).
+pub(crate) async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|s| *s).await;
 }
 
 /// One life of the shard as primary: recovery, then transactions until shutdown

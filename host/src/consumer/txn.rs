@@ -31,7 +31,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::checkpoint::Checkpoint;
-use super::shard::{ShardEnv, ShardSpec};
+use super::shard::{stopped, ShardEnv, ShardSpec};
 use super::source::{read_range, Backoff, SourceEvent};
 use super::status::ShardStatus;
 use crate::journal::{AppendRequest, AppendResult, JournalClient, JournalError};
@@ -143,7 +143,7 @@ impl Txn {
                     consumed += n;
                 }
                 _ = sleep, if timer.is_some() => {}
-                _ = shutdown.wait_for(|s| *s) => {
+                _ = stopped(shutdown) => {
                     self.abort();
                     return Ok(TxnEnd::Shutdown);
                 }
