@@ -18,7 +18,7 @@ use anyhow::{bail, Context};
 use clap::Args;
 use tokio::sync::watch;
 
-use crate::consumer::{run_shard, shard_id_for, ShardEnv, ShardSpec, ShardStatus};
+use crate::consumer::{run_shard, shard_id_for, ShardEnv, ShardSpec, ShardStatus, StatusSnapshot};
 use crate::journal::defaults::{DEFAULT_PARTITIONS, MESSAGE_TYPE};
 use crate::journal::{JournalClient, LabelSelector, LabelSet};
 use crate::runtime::{ComponentCache, Limits, PluginEngine, SummerPlugin};
@@ -77,50 +77,99 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 /// A missing or invalid plugin, an unusable data directory, a port in use, a broker
 /// with no chunk partitions.
 pub async fn run(args: AppArgs) -> anyhow::Result<()> {
-    let app = args.app.clone().context("no plugin given: pass --app guest_summer.wasm (or a subcommand; see --help)")?;
-    if args.max_txn_duration.is_zero() || args.min_txn_duration > args.max_txn_duration {
-        bail!("--max-txn-duration must be > 0 and >= --min-txn-duration (got min {:?}, max {:?})", args.min_txn_duration, args.max_txn_duration);
+    let service = tokio::select! {
+        service = Service::start(&args) => service?,
+        r = crate::cli::shutdown_signal() => return r,
+    };
+    if let Some(url) = service.broker_url() {
+        println!("broker listening on {url}");
     }
-    create_dir(&args.data_dir)?;
-    let engine = PluginEngine::new().map_err(|e| anyhow::anyhow!("starting the wasm engine: {e:#}"))?;
-    let cache = ComponentCache::new(engine, args.data_dir.join("plugin-cache"));
-    let plugin = SummerPlugin::load_file(&cache, &app).await?;
-    tracing::info!(plugin = %app.display(), version = %plugin.version().as_str(), cached = ?plugin.cache_outcome(), took = ?plugin.compile_time(), "plugin loaded");
-
-    let (broker, client): (Option<EmbeddedBroker>, Arc<dyn JournalClient>) = match &args.broker {
-        Some(url) => (None, Arc::new(GrpcJournalClient::new(url)?)),
-        None => {
-            let listener = tokio::net::TcpListener::bind(args.listen)
-                .await
-                .with_context(|| format!("binding --listen {}", args.listen))?;
-            let opts = EmbeddedOptions { partitions: args.partitions, ..EmbeddedOptions::default() };
-            let broker = EmbeddedBroker::start(&args.data_dir.join("broker"), listener, opts).await?;
-            println!("broker listening on {}", broker.url());
-            let client = Arc::new(broker.client());
-            (Some(broker), client)
-        }
-    };
-
-    let (shutdown_tx, shutdown) = watch::channel(false);
-    let shards = tokio::select! {
-        shards = start_shards(&args, client, plugin, &shutdown) => shards?,
-        r = crate::cli::shutdown_signal() => { r?; Vec::new() }
-    };
     crate::cli::shutdown_signal().await?;
     tracing::info!("shutting down");
-    let _ = shutdown_tx.send(true);
-    for (id, task) in shards {
-        if let Err(e) = task.await {
-            tracing::error!(shard = %id, error = %e, "shard task failed");
-        }
-    }
-    if let Some(broker) = broker {
-        broker.shutdown().await?;
-    }
-    Ok(())
+    service.stop().await
 }
 
-type ShardTasks = Vec<(String, tokio::task::JoinHandle<()>)>;
+/// A running service: the embedded broker (unless `--broker`) and the shards.
+pub struct Service {
+    /// The embedded broker, if this process runs one.
+    broker: Option<EmbeddedBroker>,
+    /// How the shards reach journals.
+    client: Arc<dyn JournalClient>,
+    /// Each shard's status and task.
+    shards: Vec<(Arc<ShardStatus>, tokio::task::JoinHandle<()>)>,
+    /// Set to true to stop the shards.
+    shutdown: watch::Sender<bool>,
+}
+
+impl Service {
+    /// Loads the plugin, starts the broker (or connects to `--broker`) and the shards.
+    ///
+    /// # Errors
+    /// See [`run`].
+    pub async fn start(args: &AppArgs) -> anyhow::Result<Service> {
+        let app = args.app.clone().context("no plugin given: pass --app guest_summer.wasm (or a subcommand; see --help)")?;
+        if args.max_txn_duration.is_zero() || args.min_txn_duration > args.max_txn_duration {
+            bail!(
+                "--max-txn-duration must be > 0 and >= --min-txn-duration (got min {:?}, max {:?})",
+                args.min_txn_duration,
+                args.max_txn_duration
+            );
+        }
+        create_dir(&args.data_dir)?;
+        let engine = PluginEngine::new().map_err(|e| anyhow::anyhow!("starting the wasm engine: {e:#}"))?;
+        let cache = ComponentCache::new(engine, args.data_dir.join("plugin-cache"));
+        let plugin = SummerPlugin::load_file(&cache, &app).await?;
+        tracing::info!(plugin = %app.display(), version = %plugin.version().as_str(), cached = ?plugin.cache_outcome(), took = ?plugin.compile_time(), "plugin loaded");
+
+        let (broker, client): (Option<EmbeddedBroker>, Arc<dyn JournalClient>) = match &args.broker {
+            Some(url) => (None, Arc::new(GrpcJournalClient::new(url)?)),
+            None => {
+                let listener = tokio::net::TcpListener::bind(args.listen)
+                    .await
+                    .with_context(|| format!("binding --listen {}", args.listen))?;
+                let opts = EmbeddedOptions { partitions: args.partitions, ..EmbeddedOptions::default() };
+                let broker = EmbeddedBroker::start(&args.data_dir.join("broker"), listener, opts).await?;
+                let client = Arc::new(broker.client());
+                (Some(broker), client)
+            }
+        };
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let shards = start_shards(args, client.clone(), plugin, &shutdown_rx).await?;
+        Ok(Service { broker, client, shards, shutdown })
+    }
+
+    /// The embedded broker's URL, if this process runs one.
+    pub fn broker_url(&self) -> Option<String> {
+        self.broker.as_ref().map(|b| b.url())
+    }
+
+    /// The journal client the shards use.
+    pub fn client(&self) -> Arc<dyn JournalClient> {
+        self.client.clone()
+    }
+
+    /// The shards' current status, in shard order.
+    pub fn shards(&self) -> Vec<StatusSnapshot> {
+        self.shards.iter().map(|(s, _)| s.snapshot()).collect()
+    }
+
+    /// Stops the shards (abandoning transactions in flight), then the broker.
+    ///
+    /// # Errors
+    /// The broker failed to shut down cleanly.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(true);
+        for (status, task) in self.shards {
+            if let Err(e) = task.await {
+                tracing::error!(shard = %status.snapshot().id, error = %e, "shard task failed");
+            }
+        }
+        if let Some(broker) = self.broker {
+            broker.shutdown().await?;
+        }
+        Ok(())
+    }
+}
 
 /// Lists the chunk partitions (retrying while the broker is unreachable) and starts a
 /// shard for each.
@@ -129,19 +178,16 @@ async fn start_shards(
     client: Arc<dyn JournalClient>,
     plugin: SummerPlugin,
     shutdown: &watch::Receiver<bool>,
-) -> anyhow::Result<ShardTasks> {
+) -> anyhow::Result<Vec<(Arc<ShardStatus>, tokio::task::JoinHandle<()>)>> {
     let all = list_retrying(&*client, LabelSelector::default()).await?;
-    let chunk_type = LabelSet::from_pairs([(MESSAGE_TYPE, "stream_sum.Chunk")]);
-    let partitions: Vec<String> = all
-        .iter()
-        .filter(|j| LabelSelector::including(chunk_type.clone()).matches(&j.spec.labels))
-        .map(|j| j.spec.name.clone())
-        .collect();
+    let chunk_type = LabelSelector::including(LabelSet::from_pairs([(MESSAGE_TYPE, "stream_sum.Chunk")]));
+    let partitions: Vec<String> =
+        all.iter().filter(|j| chunk_type.matches(&j.spec.labels)).map(|j| j.spec.name.clone()).collect();
     if partitions.is_empty() {
         bail!("the broker has no chunk partitions (journals labelled {MESSAGE_TYPE}=stream_sum.Chunk)");
     }
     let publishable: Arc<BTreeSet<String>> = Arc::new(all.iter().map(|j| j.spec.name.clone()).collect());
-    let mut tasks = Vec::new();
+    let mut shards = Vec::new();
     for source in partitions {
         let id = shard_id_for(&source);
         let spec = ShardSpec {
@@ -159,10 +205,11 @@ async fn start_shards(
             publishable: publishable.clone(),
         };
         let status = Arc::new(ShardStatus::new(&id));
-        tasks.push((id, tokio::spawn(run_shard(spec, env, status, shutdown.clone()))));
+        let task = tokio::spawn(run_shard(spec, env, status.clone(), shutdown.clone()));
+        shards.push((status, task));
     }
-    tracing::info!(shards = tasks.len(), "shards started");
-    Ok(tasks)
+    tracing::info!(shards = shards.len(), "shards started");
+    Ok(shards)
 }
 
 /// Lists journals, retrying with backoff while the broker is unreachable.
