@@ -28,7 +28,7 @@ use crate::journal::defaults::{sums_journal, MESSAGE_TYPE};
 use crate::journal::{AppendRequest, JournalClient, LabelSelector, LabelSet};
 use crate::message::{ModuloMapping, Offset};
 use crate::runtime::chunker::{ChunkerConfig, InputFile, Report};
-use crate::runtime::{ChunkerInstance, ChunkerPlugin, ComponentCache, Limits, PluginEngine};
+use crate::runtime::{CallError, ChunkerInstance, ChunkerPlugin, ComponentCache, Limits, PluginEngine};
 use crate::service::GrpcJournalClient;
 
 /// Default bytes of random data per chunk (Gazette's chunker sends 32).
@@ -82,7 +82,12 @@ pub async fn run(args: ChunkerArgs) -> anyhow::Result<()> {
             let owner = format!("chunker-worker-{w}");
             let result = ChunkerInstance::instantiate(&plugin, &owner, Limits::default(), Box::new(host))
                 .and_then(|mut instance| instance.run(&config));
-            (w, worker_files, result.map_err(|e| e.to_string()))
+            // The guest's own errors already start with "chunker worker N: ".
+            let result = result.map_err(|e| match e {
+                CallError::Guest { text, .. } => text,
+                other => format!("chunker worker {w}: {other}"),
+            });
+            (worker_files, result)
         });
         workers.push(task);
     }
@@ -95,12 +100,12 @@ pub async fn run(args: ChunkerArgs) -> anyhow::Result<()> {
         tokio::select! {
             done = workers.next() => {
                 let Some(done) = done else { break };
-                let (w, worker_files, result) = done.context("a chunker worker thread panicked")?;
+                let (worker_files, result) = done.context("a chunker worker thread panicked")?;
                 match result {
                     Ok(report) => reports.push((worker_files, report)),
                     Err(e) => {
                         if failure.is_none() && !e.contains(STOPPED) {
-                            failure = Some(format!("chunker worker {w} failed: {e}"));
+                            failure = Some(e);
                         }
                         let _ = stop_tx.send(true);
                     }
