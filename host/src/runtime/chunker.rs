@@ -117,6 +117,9 @@ pub struct ChunkerPlugin {
     version: PluginVersion,
     /// The pre-linked component.
     pre: ChunkerPre<ChunkerState>,
+    /// The engine, held so that its epoch ticker runs as long as the plugin is used:
+    /// without ticks, no deadline would ever fire.
+    _engine: PluginEngine,
 }
 
 impl ChunkerPlugin {
@@ -139,7 +142,7 @@ impl ChunkerPlugin {
         let linker = chunker_linker(cache.engine().engine()).map_err(world)?;
         let pre = linker.instantiate_pre(&compiled.component).map_err(world)?;
         let pre = ChunkerPre::new(pre).map_err(world)?;
-        Ok(Self { version: compiled.version, pre })
+        Ok(Self { version: compiled.version, pre, _engine: cache.engine().clone() })
     }
 
     /// The plugin's version.
