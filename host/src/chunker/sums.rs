@@ -118,3 +118,62 @@ fn message_of(env: &Envelope) -> Vec<u8> {
     let frame = &env.message[..];
     frame.strip_suffix(b"\n").unwrap_or(frame).to_vec()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::defaults::{stream_sum_specs, sums_journal};
+    use crate::journal::{AppendRequest, LocalClient, Storage};
+    use crate::message::Publisher;
+
+    /// Appends `publisher`'s buffered frames and returns the end offset.
+    async fn flush(client: &LocalClient, publisher: &mut Publisher) -> Offset {
+        let mut end = 0;
+        for append in publisher.take_appends() {
+            end = client.append(AppendRequest::new(append.journal.to_string(), append.bytes)).await.unwrap().end;
+        }
+        end
+    }
+
+    async fn ack(client: &LocalClient, publisher: &mut Publisher) {
+        for intent in publisher.build_ack_intents() {
+            client.append(AppendRequest::new(intent.journal.to_string(), intent.intent)).await.unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn only_committed_sums_after_the_offset_reach_the_worker_without_acks() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::open(dir.path()).unwrap();
+        storage.create_missing(stream_sum_specs(1)).unwrap();
+        let client = LocalClient::new(storage);
+        let sums = sums_journal();
+        let (mut a, mut b, mut c) = (Publisher::with_own_clock(), Publisher::with_own_clock(), Publisher::with_own_clock());
+
+        // Before the reader's offset: never seen.
+        b.publish_committed(&sums, br#"{"n":"old"}"#).unwrap();
+        let offset = flush(&client, &mut b).await;
+
+        let (_stop_tx, stop) = watch::channel(false);
+        let (mut rx, _task) = spawn_reader(Arc::new(client.clone()), sums.as_str().into(), offset, stop);
+        a.publish_uncommitted(&sums, br#"{"n":"a"}"#).unwrap(); // held until its ACK
+        flush(&client, &mut a).await;
+        c.publish_uncommitted(&sums, br#"{"n":"c"}"#).unwrap(); // never acknowledged
+        flush(&client, &mut c).await;
+        b.publish_committed(&sums, br#"{"n":"b"}"#).unwrap(); // commits itself
+        flush(&client, &mut b).await;
+        ack(&client, &mut a).await;
+        b.publish_committed(&sums, br#"{"n":"last"}"#).unwrap();
+        flush(&client, &mut b).await;
+
+        let mut got = Vec::new();
+        while got.len() < 3 {
+            let message = rx.recv().await.unwrap().unwrap();
+            got.push(String::from_utf8(message).unwrap());
+        }
+        let n = |s: &str| s.split("\"n\":").nth(1).unwrap().to_string();
+        assert_eq!(got.iter().map(|s| n(s)).collect::<Vec<_>>(), vec!["\"b\"}", "\"a\"}", "\"last\"}"]);
+        assert!(got.iter().all(|s| s.starts_with("{\"UUID\":\"") && !s.ends_with('\n')), "{got:?}");
+        assert!(rx.try_recv().is_err(), "nothing else: no ACK, no uncommitted message");
+    }
+}
