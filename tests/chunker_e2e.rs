@@ -151,3 +151,35 @@ fn bad_arguments_give_one_clear_line_before_contacting_any_broker() {
     assert!(stderr.contains("does not implement the `chunker` world"), "{}", describe(&out));
     assert!(stderr.contains("streamsum:plugin/store"), "{}", describe(&out));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_progress_bar_is_drawn_only_on_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = Host::start(&dir.path().join("host"), &["--partitions", PARTITIONS]);
+    let cache = dir.path().join("cache");
+    // Not a terminal (a pipe): no bar.
+    let mut cmd = chunker(&host.url, &cache);
+    cmd.args(["--streams", "2", "--chunks", "3", "--workers", "2"]);
+    let out = tokio::task::spawn_blocking(move || output(&mut cmd)).await.unwrap();
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("\x1b[2K"), "{}", describe(&out));
+
+    // A terminal (script(1) runs the job on a pseudo-terminal): the bar's first frame
+    // is drawn at the start, then erased before the report.
+    let job = format!(
+        "{} chunker --app {} --broker {} --cache-dir {} --streams 2 --chunks 3 --workers 2",
+        host_bin().display(),
+        wasm("guest_chunker.wasm").display(),
+        host.url,
+        cache.display()
+    );
+    let mut cmd = std::process::Command::new("script");
+    cmd.args(["-q", "-e", "-c", &job, "/dev/null"]).env("STREAMSUM_LOG", "warn");
+    let out = tokio::task::spawn_blocking(move || output(&mut cmd)).await.unwrap();
+    assert!(out.status.success(), "{}", describe(&out));
+    let tty = String::from_utf8_lossy(&out.stdout);
+    assert!(tty.contains("\r\x1b[2K["), "{tty:?}");
+    assert!(tty.contains("/16 chunks "), "2 workers x 2 streams x (3 + 1) chunks: {tty:?}");
+    assert!(tty.contains("chunker report: 2 workers, 4 streams verified, 16 chunks"), "{tty:?}");
+    host.stop();
+}

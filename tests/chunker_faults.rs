@@ -176,3 +176,79 @@ async fn a_host_restarted_mid_run_still_gives_every_sum_exactly_once() {
     assert!(per_stream.values().all(|&n| n == 1), "{per_stream:?}");
     host.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sum_published_twice_fails_the_job_as_duplicated() {
+    let dir = tempfile::tempdir().unwrap();
+    // Transactions last at least 1 s: the second stream's sum comes well after the
+    // first one's, which leaves time to re-publish the first.
+    let host = Host::start(&dir.path().join("host"), &["--partitions", "4", "--min-txn-duration", "1s", "--max-txn-duration", "2s"]);
+    let log = dir.path().join("chunker.log");
+    let child = chunker(&host.url, &dir.path().join("cache"))
+        .args(["--streams", "2", "--chunks", "1", "--workers", "1"])
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+
+    // Wait for the first committed Sum (a Sum line, then an ACK line), then publish a
+    // copy of it, committed, as a second producer would.
+    let client = host.client();
+    let mut stream = client.read(ReadRequest { journal: SUMS.into(), offset: 0, block: true, end_offset: 0 });
+    let mut text = String::new();
+    let first = loop {
+        text.push_str(&String::from_utf8(stream.next().await.unwrap().unwrap().content.to_vec()).unwrap());
+        let lines: Vec<&str> = text.lines().collect();
+        if let Some(i) = lines.iter().position(|l| l.contains("\"SHA1\"")) {
+            if lines[i + 1..].iter().any(|l| !l.contains("\"ID\"")) {
+                break lines[i].to_string();
+            }
+        }
+    };
+    drop(stream);
+    let (id, sha1) = (json_str(&first, "ID").unwrap(), json_str(&first, "SHA1").unwrap());
+    let copy = format!(r#"{{"ID":"{id}","SeqNo":2,"SHA1":"{sha1}"}}"#);
+    let mut publisher = Publisher::with_own_clock();
+    publisher.publish_committed(SUMS, copy.as_bytes()).unwrap();
+    let bytes: Vec<u8> = publisher.take_appends().into_iter().flat_map(|a| a.bytes).collect();
+    client.append(AppendRequest::new(SUMS, bytes)).await.unwrap();
+
+    let out = finish_logged(child, &log).await;
+    assert!(!out.status.success(), "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let want = format!("Error: chunker worker 0: duplicated sum for stream {id}: seq_no 2 sha1 {sha1}");
+    assert_eq!(stderr.lines().last().unwrap_or_default(), want, "{}", describe(&out));
+    host.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endless_job_stops_on_sigint_saying_how_far_it_got() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = Host::start(&dir.path().join("host"), &["--partitions", "4"]);
+    let log = dir.path().join("chunker.log");
+    let child = chunker(&host.url, &dir.path().join("cache"))
+        .args(["--streams", "-1", "--chunks", "5", "--workers", "2"])
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+
+    // Once a few sums are committed, interrupt the chunker.
+    let client = host.client();
+    let mut stream = client.read(ReadRequest { journal: SUMS.into(), offset: 0, block: true, end_offset: 0 });
+    let mut lines = 0;
+    while lines < 20 {
+        lines += stream.next().await.unwrap().unwrap().content.iter().filter(|&&b| b == b'\n').count();
+    }
+    drop(stream);
+    std::process::Command::new("kill").arg("-INT").arg(child.id().to_string()).status().unwrap();
+
+    let out = finish_logged(child, &log).await;
+    assert!(!out.status.success(), "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(last.starts_with("Error: interrupted after publishing "), "{}", describe(&out));
+    let chunks: u64 = last.split_whitespace().nth(4).unwrap().parse().unwrap();
+    assert!(chunks >= 10 * 6, "at least the ten streams whose sums were seen: {last}");
+    host.stop();
+}

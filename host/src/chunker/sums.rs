@@ -51,7 +51,7 @@ pub fn spawn_reader(
 /// Reads, sequences and forwards committed sums until the receiver is dropped.
 async fn pump(client: Arc<dyn JournalClient>, journal: Arc<str>, offset: Offset, tx: mpsc::Sender<SumItem>) {
     let (events_tx, mut events) = mpsc::channel(256);
-    let reader = tokio::spawn(read_source(client.clone(), journal.clone(), offset, events_tx));
+    let _reader = AbortOnDrop(tokio::spawn(read_source(client.clone(), journal.clone(), offset, events_tx)));
     let mut sequencer = Sequencer::new([(journal.clone(), offset)], [], SUMS_RING_SIZE);
     while let Some(event) = events.recv().await {
         let env = match event {
@@ -75,7 +75,16 @@ async fn pump(client: Arc<dyn JournalClient>, journal: Arc<str>, offset: Offset,
             }
         }
     }
-    reader.abort();
+}
+
+/// Aborts the task when dropped: the raw reader may be parked in a blocking read, and
+/// must not outlive the pump when the job stops.
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Steps through a committed sequence, forwarding each message. Returns `Ok(false)` if
