@@ -90,7 +90,7 @@ async fn files_mode_prints_each_files_sha1_as_sha1sum_does() {
         assert_eq!(String::from_utf8_lossy(&out.stdout), want, "chunk size {chunk_size:?}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         let bytes: usize = contents.iter().map(|(_, b)| b.len()).sum();
-        assert!(stderr.contains(&format!("3 workers, 5 streams verified, ")), "{stderr}");
+        assert!(stderr.contains("3 workers, 5 streams verified, "), "{stderr}");
         assert!(stderr.contains(&format!(" chunks, {bytes} data bytes in ")), "{stderr}");
 
         // And `sha1sum -c` accepts the output as it stands.

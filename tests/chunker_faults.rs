@@ -197,7 +197,7 @@ async fn a_sum_published_twice_fails_the_job_as_duplicated() {
     let mut stream = client.read(ReadRequest { journal: SUMS.into(), offset: 0, block: true, end_offset: 0 });
     let mut text = String::new();
     let first = loop {
-        text.push_str(&String::from_utf8(stream.next().await.unwrap().unwrap().content.to_vec()).unwrap());
+        text.push_str(std::str::from_utf8(&stream.next().await.unwrap().unwrap().content).unwrap());
         let lines: Vec<&str> = text.lines().collect();
         if let Some(i) = lines.iter().position(|l| l.contains("\"SHA1\"")) {
             if lines[i + 1..].iter().any(|l| !l.contains("\"ID\"")) {
