@@ -27,9 +27,11 @@ pub fn profile_dir() -> PathBuf {
     deps.parent().expect("deps/ is in the profile directory").to_path_buf()
 }
 
-/// The `streamsum-host` binary next to this test build.
+/// The `streamsum-host` binary next to this test build, or `$STREAMSUM_HOST_BIN` if
+/// set (e.g. a copy that a concurrent build in a shared target directory cannot
+/// replace mid-run).
 pub fn host_bin() -> PathBuf {
-    let bin = profile_dir().join("streamsum-host");
+    let bin = std::env::var_os("STREAMSUM_HOST_BIN").map_or_else(|| profile_dir().join("streamsum-host"), PathBuf::from);
     assert!(bin.exists(), "{} is missing: run `cargo build -p streamsum-host` before these tests", bin.display());
     bin
 }
@@ -133,7 +135,10 @@ pub fn chunker_with(app: &Path, url: &str, cache: &Path) -> Command {
         .args(["--broker", url])
         .arg("--cache-dir")
         .arg(cache)
-        .env("STREAMSUM_LOG", "warn");
+        .env("STREAMSUM_LOG", "warn")
+        // An error is then one line, without anyhow's backtrace after it.
+        .env_remove("RUST_BACKTRACE")
+        .env_remove("RUST_LIB_BACKTRACE");
     cmd
 }
 

@@ -141,7 +141,7 @@ mod tests {
     fn missing_files_and_directories_are_refused_by_name() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("nope");
-        let err = InputFiles::open(&[missing.clone()]).unwrap_err();
+        let err = InputFiles::open(std::slice::from_ref(&missing)).unwrap_err();
         assert_eq!(err.to_string(), format!("cannot open --files {}", missing.display()));
         let err = InputFiles::open(&[dir.path().to_path_buf()]).unwrap_err();
         assert_eq!(err.to_string(), format!("--files {} is not a regular file", dir.path().display()));

@@ -17,13 +17,12 @@ use tokio::sync::watch;
 
 use super::files::{InputFiles, WorkerFiles};
 use super::progress;
-use super::publish::ChunkSink;
+use super::publish::{append_retrying, is_retryable, ChunkSink};
 use super::report::{sha1sum_line, JobReport};
 use super::sums::spawn_reader;
 use super::worker::{WorkerHost, STOPPED};
 use crate::cli::ChunkerArgs;
 use crate::consumer::source::Backoff;
-use crate::consumer::txn::append_retrying;
 use crate::journal::defaults::{sums_journal, MESSAGE_TYPE};
 use crate::journal::{AppendRequest, JournalClient, LabelSelector, LabelSet};
 use crate::message::{ModuloMapping, Offset};
@@ -207,7 +206,7 @@ async fn setup(client: &dyn JournalClient, sums: &str, stop: &watch::Receiver<bo
         let reason = match result {
             Ok(list) if !list.is_empty() => break ModuloMapping::new(list.into_iter().map(|j| j.spec.name))?,
             Ok(_) => format!("no journals labelled {MESSAGE_TYPE}=stream_sum.Chunk yet"),
-            Err(e) if e.is_transient() => e.to_string(),
+            Err(e) if is_retryable(&e) => e.to_string(),
             Err(e) => return Err(e).context("listing the chunk partitions"),
         };
         let delay = backoff.next_delay();
