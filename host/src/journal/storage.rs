@@ -261,6 +261,11 @@ impl Storage {
         Ok(read_events(journal, req.clone(), metadata_only, max_chunk.max(1)))
     }
 
+    /// Group-commit rounds completed since open (each fdatasyncs every pending append).
+    pub fn sync_rounds(&self) -> u64 {
+        self.syncer.rounds()
+    }
+
     /// Makes pending appends durable, stops the sync thread and closes every journal.
     pub fn shutdown(&self) {
         self.syncer.shutdown();

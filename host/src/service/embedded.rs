@@ -64,7 +64,10 @@ impl EmbeddedBroker {
             .await?
             .with_context(|| format!("opening journals in {}", data_dir.display()))?;
         let specs = defaults::stream_sum_specs(opts.partitions);
-        let created = storage.create_missing(specs).context("creating the stream-sum journals")?;
+        let s = storage.clone();
+        let created = tokio::task::spawn_blocking(move || s.create_missing(specs))
+            .await?
+            .context("creating the stream-sum journals")?;
         let local_addr = listener.local_addr().context("listener address")?;
         tracing::info!(%local_addr, data_dir = %data_dir.display(), created, "broker serving");
 
