@@ -8,6 +8,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -37,6 +38,8 @@ pub enum Command {
     Broker(BrokerArgs),
     /// A small gazctl: list, read, append and apply journals on any broker.
     Journals(gazctl::JournalsArgs),
+    /// Run the chunker job: publish streams of chunks, verify the summer's sums.
+    Chunker(ChunkerArgs),
 }
 
 /// Arguments of `streamsum-host broker`.
@@ -56,6 +59,39 @@ pub struct BrokerArgs {
     pub max_append_bytes: usize,
 }
 
+/// Arguments of `streamsum-host chunker`.
+#[derive(Debug, Args)]
+pub struct ChunkerArgs {
+    /// The chunker plugin: a wasm32-wasip2 component implementing the `chunker` world.
+    #[arg(long, env = "CHUNKER_APP")]
+    pub app: PathBuf,
+    /// The broker to publish chunks to and read sums from.
+    #[arg(long, env = "CHUNKER_BROKER", default_value = "http://127.0.0.1:8080")]
+    pub broker: String,
+    /// Streams per worker; negative runs forever. Ignored with --files.
+    #[arg(long, env = "CHUNKER_STREAMS", default_value_t = -1, allow_negative_numbers = true)]
+    pub streams: i64,
+    /// Data chunks per stream (each stream also ends with one empty chunk).
+    #[arg(long, env = "CHUNKER_CHUNKS", default_value_t = 100)]
+    pub chunks: u32,
+    /// Workers, each a guest instance with its own streams (or its share of --files).
+    #[arg(long, env = "CHUNKER_WORKERS", default_value_t = 4)]
+    pub workers: u32,
+    /// Bytes of data per chunk [default: 32 random bytes, or 65536 per read with --files].
+    #[arg(long, env = "CHUNKER_CHUNK_SIZE")]
+    pub chunk_size: Option<u32>,
+    /// How long a sum may take after its stream's final chunk (e.g. 40s, 500ms).
+    #[arg(long, env = "CHUNKER_SLA", default_value = "40s", value_parser = crate::app::parse_duration)]
+    pub sla: Duration,
+    /// Stream these files instead of random data (one stream each) and print their
+    /// sums as `sha1sum` does.
+    #[arg(long, env = "CHUNKER_FILES", num_args = 1..)]
+    pub files: Vec<PathBuf>,
+    /// Where precompiled plugins are cached.
+    #[arg(long, env = "CHUNKER_CACHE_DIR", default_value = "streamsum-data/plugin-cache")]
+    pub cache_dir: PathBuf,
+}
+
 /// Parses arguments, sets up logging and a runtime, and runs the chosen command.
 ///
 /// # Errors
@@ -70,6 +106,7 @@ pub fn main_with(cli: Cli) -> anyhow::Result<()> {
         match cli.command {
             Some(Command::Broker(args)) => run_broker(args).await,
             Some(Command::Journals(args)) => gazctl::run(args).await,
+            Some(Command::Chunker(args)) => crate::chunker::run(args).await,
             None => crate::app::run(cli.app).await,
         }
     })

@@ -23,3 +23,4 @@ pub mod runtime;
 pub mod service;
 pub mod app;
 pub mod cli;
+pub mod chunker;
