@@ -325,3 +325,7 @@ mod step;
 mod tests;
 
 pub use self::step::SequencerState;
+
+#[cfg(test)]
+#[path = "sequencer_props.rs"]
+mod props;
