@@ -15,6 +15,7 @@ pub mod envelope;
 pub mod framing;
 pub mod mapping;
 pub mod publisher;
+mod journal_ids;
 mod ring;
 pub mod sequencer;
 pub mod uuid;
