@@ -24,7 +24,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use super::client::{AppendRequest, AppendResult, ApplyChange, JournalInfo, ReadRequest};
 use super::error::JournalError;
 use super::fragment::sync_dir;
-use super::journal::{Journal, SpecRecord};
+use super::log::{Journal, SpecRecord};
 use super::labels::{Label, LabelSelector, LabelSet};
 use super::read::{read_events, ReadEvent};
 use super::spec::{validate_journal_name, JournalSpec};
