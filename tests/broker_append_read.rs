@@ -318,3 +318,19 @@ async fn shutdown_cancels_a_stalled_append_and_loses_nothing_committed() {
 fn tokio_stream_from(mut rx: tokio::sync::mpsc::Receiver<proto::AppendRequest>) -> impl futures::Stream<Item = proto::AppendRequest> {
     futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_content_frame_is_refused_and_rolled_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start(dir.path(), 1).await;
+    let big = Bytes::from(vec![b'o'; streamsum_host::service::MAX_FRAME_BYTES + 1]);
+    let frames = vec![
+        proto::AppendRequest { journal: J.into(), ..Default::default() },
+        proto::AppendRequest { content: big, ..Default::default() },
+        proto::AppendRequest::default(),
+    ];
+    let err = stub(&broker).await.append(futures::stream::iter(frames)).await.unwrap_err();
+    assert!(err.message().contains("rolled back") && err.message().contains("too large"), "{err:?}");
+    assert_eq!(grpc(&broker).barrier(J).await.unwrap(), 0);
+    broker.shutdown().await.unwrap();
+}
