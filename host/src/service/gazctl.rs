@@ -59,7 +59,7 @@ pub enum JournalsCommand {
         /// The journal.
         journal: String,
     },
-    /// Create, update or delete journals from a JSON (or JSON-form YAML) list of specs.
+    /// Create, update or delete journals from a YAML or JSON list of specs.
     Apply {
         /// The file; each entry is a journal spec, or `{"name": …, "delete": true}`.
         file: PathBuf,
@@ -145,9 +145,9 @@ async fn append(client: &GrpcJournalClient, journal: String) -> anyhow::Result<(
 
 async fn apply(client: &GrpcJournalClient, file: &std::path::Path) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    let entries: Vec<ApplyEntry> = serde_json::from_str(&text).with_context(|| {
-        format!("{}: expected a JSON list of journal specs (YAML is accepted in its JSON form)", file.display())
-    })?;
+    let value = super::yaml::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    let entries: Vec<ApplyEntry> = serde_json::from_value(value)
+        .with_context(|| format!("{}: expected a YAML or JSON list of journal specs", file.display()))?;
     if entries.is_empty() {
         bail!("{}: no journal specs", file.display());
     }
