@@ -29,4 +29,4 @@ pub use self::mapping::{fnv1a32, ModuloMapping};
 pub use self::uuid::{build_uuid, Flags, ProducerId};
 pub use self::sequencer::{ProducerState, QueueOutcome, Sequencer, SequencerError, SequencerState};
 pub use self::publisher::{AckIntent, PendingAppend, Publisher};
-pub use self::reader::{CommittedReader, ReaderError, UncommittedReader};
+pub use self::reader::{Backoff, CommittedReader, ReaderError, UncommittedReader};

@@ -25,6 +25,43 @@ pub const INITIAL_BACKOFF: Duration = Duration::from_millis(50);
 /// Largest retry delay.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
+/// Retry delays: `initial`, doubling on each consecutive failure, capped at `max`,
+/// back to `initial` after progress.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Backoff {
+    /// First delay.
+    pub initial: Duration,
+    /// Largest delay.
+    pub max: Duration,
+    /// The next delay to wait.
+    next: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff::new(INITIAL_BACKOFF, MAX_BACKOFF)
+    }
+}
+
+impl Backoff {
+    /// Delays from `initial` doubling up to `max`.
+    pub fn new(initial: Duration, max: Duration) -> Self {
+        Backoff { initial, max, next: initial }
+    }
+
+    /// The delay to wait now; the following one doubles (up to `max`).
+    pub fn next_delay(&mut self) -> Duration {
+        let delay = self.next;
+        self.next = (delay * 2).min(self.max);
+        delay
+    }
+
+    /// Progress was made: the next delay is `initial` again.
+    pub fn reset(&mut self) {
+        self.next = self.initial;
+    }
+}
+
 /// Why a reader could not produce its next envelope.
 #[derive(Debug, Error)]
 pub enum ReaderError {
@@ -59,8 +96,8 @@ pub struct UncommittedReader {
     end_offset: Offset,
     /// The open read, if any.
     stream: Option<BoxStream<'static, Result<ReadChunk, JournalError>>>,
-    /// Delay before the next reopen.
-    backoff: Duration,
+    /// Delays between reopens.
+    backoff: Backoff,
     /// Whether the end (head or `end_offset`) was reached.
     done: bool,
 }
@@ -74,9 +111,15 @@ impl UncommittedReader {
             block,
             end_offset: 0,
             stream: None,
-            backoff: INITIAL_BACKOFF,
+            backoff: Backoff::default(),
             done: false,
         }
+    }
+
+    /// Uses `backoff` between retries instead of 50 ms → 5 s.
+    pub fn with_backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
     }
 
     /// Stops reading at `end` (a range read, e.g. a replay).
@@ -112,7 +155,7 @@ impl UncommittedReader {
             });
             match stream.next().await {
                 Some(Ok(chunk)) => {
-                    self.backoff = INITIAL_BACKOFF;
+                    self.backoff.reset();
                     if chunk.offset != offset {
                         // Content below `offset` is gone (Gazette's ErrOffsetJump): resume there.
                         tracing::warn!(%journal, expected = offset, actual = chunk.offset, "read skipped ahead; dropping a partial line");
@@ -131,12 +174,11 @@ impl UncommittedReader {
                     // A transient failure, or the stream ended: reopen after a backoff.
                     self.stream = None;
                     match ended {
-                        Some(Err(e)) => tracing::warn!(%journal, offset, error = %e, backoff = ?self.backoff, "journal read failed; retrying"),
+                        Some(Err(e)) => tracing::warn!(%journal, offset, error = %e, "journal read failed; retrying"),
                         _ if self.end_offset > 0 && self.decoder.offset() + self.decoder.incomplete_len() as Offset >= self.end_offset => continue,
                         _ => tracing::debug!(%journal, offset, "journal read ended; reopening"),
                     }
-                    tokio::time::sleep(self.backoff).await;
-                    self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+                    tokio::time::sleep(self.backoff.next_delay()).await;
                 }
             }
         }
@@ -242,3 +284,7 @@ pub async fn print_committed(client: Arc<dyn JournalClient>, journal: &str, offs
     }
     out.flush().context("writing to stdout")
 }
+
+#[cfg(test)]
+#[path = "reader_tests.rs"]
+mod tests;
