@@ -52,8 +52,8 @@ fn at_head(offset: Offset) -> Result<ReadChunk, JournalError> {
     Err(JournalError::OffsetNotYetAvailable { journal: J.into(), offset, write_head: offset })
 }
 
-const L1: &[u8] = b"{\"UUID\":\"a747c01e-2c29-11ea-8002-010203040506\",\"n\":1}\n";
-const L2: &[u8] = b"{\"UUID\":\"a747c01f-2c29-11ea-8002-010203040506\",\"n\":2}\n";
+const L1: &[u8] = b"{\"UUID\":\"a747c01e-2c29-11ea-8000-010203040506\",\"n\":1}\n";
+const L2: &[u8] = b"{\"UUID\":\"a747c01f-2c29-11ea-8000-010203040506\",\"n\":2}\n";
 
 #[tokio::test]
 async fn transient_failures_are_retried_from_the_offset_with_doubling_backoff() {
