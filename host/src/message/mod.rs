@@ -9,6 +9,7 @@
 //! Everything here is pure and synchronous; the async shells that move bytes to and
 //! from journals live with the journal client and the consumer loop.
 
+pub mod append;
 pub mod clock;
 pub mod decode;
 pub mod envelope;
