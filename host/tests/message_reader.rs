@@ -6,7 +6,9 @@
 use std::sync::Arc;
 
 use streamsum_host::journal::{AppendRequest, JournalClient};
-use streamsum_host::message::{AtomicClock, Clock, CommittedReader, ProducerId, Publisher, ReaderError, SequencerState};
+use streamsum_host::message::{
+    AtomicClock, Clock, CommittedReader, ProducerId, Publisher, ReaderError, SequencerState,
+};
 use streamsum_host::service::{EmbeddedBroker, EmbeddedOptions, GrpcJournalClient};
 
 const JOURNAL: &str = "examples/stream-sum/chunks/part-000";
@@ -166,7 +168,8 @@ async fn journals_read_committed_prints_only_committed_frames() {
     .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8(out.stdout).unwrap();
-    let got: Vec<u64> = stdout.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["n"].as_u64().unwrap()).collect();
+    let got: Vec<u64> =
+        stdout.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["n"].as_u64().unwrap()).collect();
     assert_eq!(got, want);
     assert!(stdout.lines().all(|l| l.starts_with("{\"UUID\":\"")));
     let stderr = String::from_utf8_lossy(&out.stderr);

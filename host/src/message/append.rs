@@ -20,7 +20,10 @@ use crate::journal::{AppendRequest, AppendResult, JournalClient, JournalError};
 ///
 /// # Errors
 /// The first non-transient [`JournalError`] (e.g. a missing journal).
-pub async fn append_pending(client: &Arc<dyn JournalClient>, appends: Vec<PendingAppend>) -> Result<Vec<AppendResult>, JournalError> {
+pub async fn append_pending(
+    client: &Arc<dyn JournalClient>,
+    appends: Vec<PendingAppend>,
+) -> Result<Vec<AppendResult>, JournalError> {
     try_join_all(appends.into_iter().map(|a| append_with_retry(client.clone(), a.journal.to_string(), a.bytes))).await
 }
 
@@ -29,11 +32,18 @@ pub async fn append_pending(client: &Arc<dyn JournalClient>, appends: Vec<Pendin
 ///
 /// # Errors
 /// The first non-transient [`JournalError`].
-pub async fn append_intents(client: &Arc<dyn JournalClient>, intents: Vec<AckIntent>) -> Result<Vec<AppendResult>, JournalError> {
+pub async fn append_intents(
+    client: &Arc<dyn JournalClient>,
+    intents: Vec<AckIntent>,
+) -> Result<Vec<AppendResult>, JournalError> {
     try_join_all(intents.into_iter().map(|i| append_with_retry(client.clone(), i.journal.to_string(), i.intent))).await
 }
 
-async fn append_with_retry(client: Arc<dyn JournalClient>, journal: String, bytes: Vec<u8>) -> Result<AppendResult, JournalError> {
+async fn append_with_retry(
+    client: Arc<dyn JournalClient>,
+    journal: String,
+    bytes: Vec<u8>,
+) -> Result<AppendResult, JournalError> {
     let content = bytes::Bytes::from(bytes);
     let mut backoff = Backoff::default();
     loop {
@@ -68,7 +78,11 @@ mod tests {
     async fn drained_buffers_and_intents_land_in_publish_order() {
         let dir = tempfile::tempdir().unwrap();
         let storage = Storage::open(dir.path()).unwrap();
-        let specs = ["t/chunks", "t/sums"].map(|n| JournalSpec { name: n.into(), labels: LabelSet::from_pairs([("content-type", "application/x-ndjson")]), ..JournalSpec::default() });
+        let specs = ["t/chunks", "t/sums"].map(|n| JournalSpec {
+            name: n.into(),
+            labels: LabelSet::from_pairs([("content-type", "application/x-ndjson")]),
+            ..JournalSpec::default()
+        });
         storage.create_missing(specs.to_vec()).unwrap();
         let client: Arc<dyn JournalClient> = Arc::new(LocalClient::new(storage.clone()));
 
@@ -80,10 +94,10 @@ mod tests {
         let want_chunks = appends[0].bytes.clone();
         let mut want_sums = appends[1].bytes.clone();
         let results = append_pending(&client, appends).await.unwrap();
-        assert_eq!(results.iter().map(|r| (r.journal.as_str(), r.begin, r.end)).collect::<Vec<_>>(), vec![
-            ("t/chunks", 0, want_chunks.len() as i64),
-            ("t/sums", 0, want_sums.len() as i64),
-        ]);
+        assert_eq!(
+            results.iter().map(|r| (r.journal.as_str(), r.begin, r.end)).collect::<Vec<_>>(),
+            vec![("t/chunks", 0, want_chunks.len() as i64), ("t/sums", 0, want_sums.len() as i64),]
+        );
         let intents = p.build_ack_intents();
         want_sums.extend_from_slice(&intents[0].intent);
         append_intents(&client, intents).await.unwrap();
@@ -103,13 +117,22 @@ mod tests {
     }
 
     impl JournalClient for Flaky {
-        fn list(&self, s: crate::journal::LabelSelector) -> futures::future::BoxFuture<'static, Result<Vec<crate::journal::JournalInfo>, JournalError>> {
+        fn list(
+            &self,
+            s: crate::journal::LabelSelector,
+        ) -> futures::future::BoxFuture<'static, Result<Vec<crate::journal::JournalInfo>, JournalError>> {
             self.inner.list(s)
         }
-        fn apply(&self, c: Vec<crate::journal::ApplyChange>) -> futures::future::BoxFuture<'static, Result<i64, JournalError>> {
+        fn apply(
+            &self,
+            c: Vec<crate::journal::ApplyChange>,
+        ) -> futures::future::BoxFuture<'static, Result<i64, JournalError>> {
             self.inner.apply(c)
         }
-        fn append(&self, req: AppendRequest) -> futures::future::BoxFuture<'static, Result<AppendResult, JournalError>> {
+        fn append(
+            &self,
+            req: AppendRequest,
+        ) -> futures::future::BoxFuture<'static, Result<AppendResult, JournalError>> {
             use futures::FutureExt;
             let left = self.failures.load(std::sync::atomic::Ordering::SeqCst);
             if left > 0 {
@@ -118,7 +141,10 @@ mod tests {
             }
             self.inner.append(req)
         }
-        fn read(&self, req: ReadRequest) -> futures::stream::BoxStream<'static, Result<crate::journal::ReadChunk, JournalError>> {
+        fn read(
+            &self,
+            req: ReadRequest,
+        ) -> futures::stream::BoxStream<'static, Result<crate::journal::ReadChunk, JournalError>> {
             self.inner.read(req)
         }
     }
@@ -127,7 +153,11 @@ mod tests {
     async fn transient_append_failures_are_retried() {
         let dir = tempfile::tempdir().unwrap();
         let storage = Storage::open(dir.path()).unwrap();
-        let spec = JournalSpec { name: "t/chunks".into(), labels: LabelSet::from_pairs([("content-type", "application/x-ndjson")]), ..JournalSpec::default() };
+        let spec = JournalSpec {
+            name: "t/chunks".into(),
+            labels: LabelSet::from_pairs([("content-type", "application/x-ndjson")]),
+            ..JournalSpec::default()
+        };
         storage.create_missing(vec![spec]).unwrap();
         let flaky = Arc::new(Flaky { inner: LocalClient::new(storage.clone()), failures: 2.into() });
         let client: Arc<dyn JournalClient> = flaky.clone();

@@ -144,13 +144,21 @@ impl UncommittedReader {
             if let Some(frame) = self.decoder.next_frame() {
                 return Ok(Some(frame?));
             }
-            if self.done || (self.end_offset > 0 && self.decoder.offset() + self.decoder.incomplete_len() as Offset >= self.end_offset) {
+            if self.done
+                || (self.end_offset > 0
+                    && self.decoder.offset() + self.decoder.incomplete_len() as Offset >= self.end_offset)
+            {
                 return Ok(None);
             }
             let offset = self.decoder.offset() + self.decoder.incomplete_len() as Offset;
             let journal = self.decoder.journal().clone();
             let stream = self.stream.get_or_insert_with(|| {
-                let req = ReadRequest { journal: journal.to_string(), offset, block: self.block, end_offset: self.end_offset };
+                let req = ReadRequest {
+                    journal: journal.to_string(),
+                    offset,
+                    block: self.block,
+                    end_offset: self.end_offset,
+                };
                 self.client.read(req)
             });
             match stream.next().await {
@@ -175,7 +183,11 @@ impl UncommittedReader {
                     self.stream = None;
                     match ended {
                         Some(Err(e)) => tracing::warn!(%journal, offset, error = %e, "journal read failed; retrying"),
-                        _ if self.end_offset > 0 && self.decoder.offset() + self.decoder.incomplete_len() as Offset >= self.end_offset => continue,
+                        _ if self.end_offset > 0
+                            && self.decoder.offset() + self.decoder.incomplete_len() as Offset >= self.end_offset =>
+                        {
+                            continue
+                        }
                         _ => tracing::debug!(%journal, offset, "journal read ended; reopening"),
                     }
                     tokio::time::sleep(self.backoff.next_delay()).await;
@@ -205,13 +217,25 @@ impl CommittedReader {
 
     /// A reader resuming from a checkpointed sequencer `state` (its read-through
     /// offset for `journal`, else 0), with a ring of `ring_size` envelopes.
-    pub fn from_state(client: Arc<dyn JournalClient>, journal: impl Into<Arc<str>>, state: SequencerState, ring_size: usize, block: bool) -> Self {
+    pub fn from_state(
+        client: Arc<dyn JournalClient>,
+        journal: impl Into<Arc<str>>,
+        state: SequencerState,
+        ring_size: usize,
+        block: bool,
+    ) -> Self {
         let journal = journal.into();
         let offset = state.read_through.get(&journal).copied().unwrap_or(0);
         Self::with_sequencer(client, journal, offset, block, Sequencer::from_state(state, ring_size))
     }
 
-    fn with_sequencer(client: Arc<dyn JournalClient>, journal: Arc<str>, offset: Offset, block: bool, sequencer: Sequencer) -> Self {
+    fn with_sequencer(
+        client: Arc<dyn JournalClient>,
+        journal: Arc<str>,
+        offset: Offset,
+        block: bool,
+        sequencer: Sequencer,
+    ) -> Self {
         CommittedReader { reader: UncommittedReader::new(client.clone(), journal, offset, block), sequencer, client }
     }
 
@@ -242,11 +266,15 @@ impl CommittedReader {
             }
         }
     }
-
 }
 
 /// Reads the envelopes of `[begin, end)` of `journal` (a sequencer replay).
-async fn read_range(client: Arc<dyn JournalClient>, journal: Arc<str>, begin: Offset, end: Offset) -> Result<Vec<Envelope>, ReaderError> {
+async fn read_range(
+    client: Arc<dyn JournalClient>,
+    journal: Arc<str>,
+    begin: Offset,
+    end: Offset,
+) -> Result<Vec<Envelope>, ReaderError> {
     {
         let mut replay = UncommittedReader::new(client, journal, begin, true).with_end_offset(end);
         let mut out = Vec::new();
@@ -266,17 +294,24 @@ async fn read_range(client: Arc<dyn JournalClient>, journal: Arc<str>, begin: Of
 ///
 /// # Errors
 /// A journal that cannot be read, or stdout that cannot be written.
-pub async fn print_committed(client: Arc<dyn JournalClient>, journal: &str, offset: Offset, block: bool) -> anyhow::Result<()> {
+pub async fn print_committed(
+    client: Arc<dyn JournalClient>,
+    journal: &str,
+    offset: Offset,
+    block: bool,
+) -> anyhow::Result<()> {
     use anyhow::Context;
     use std::io::Write;
     let mut reader = CommittedReader::new(client, journal, offset, block);
     let mut out = std::io::stdout().lock();
     loop {
         match reader.next().await {
-            Ok(Some(env)) => match out.write_all(&env.message).and_then(|()| if block { out.flush() } else { Ok(()) }) {
-                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
-                r => r.context("writing to stdout")?,
-            },
+            Ok(Some(env)) => {
+                match out.write_all(&env.message).and_then(|()| if block { out.flush() } else { Ok(()) }) {
+                    Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+                    r => r.context("writing to stdout")?,
+                }
+            }
             Ok(None) => break,
             Err(ReaderError::Decode(e)) => eprintln!("warning: skipping {e}"),
             Err(e) => return Err(e).with_context(|| format!("reading committed messages of {journal:?}")),
