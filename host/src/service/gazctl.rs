@@ -53,6 +53,10 @@ pub enum JournalsCommand {
         /// Stop at this offset (0: no end).
         #[arg(long, env = "JOURNALS_END_OFFSET", default_value_t = 0)]
         end_offset: i64,
+        /// Print only committed messages (read-committed, exactly once, no ACKs) of a
+        /// JSON-lines journal; bad lines are reported on stderr and skipped.
+        #[arg(long, env = "JOURNALS_COMMITTED", conflicts_with = "end_offset")]
+        committed: bool,
     },
     /// Append stdin to a journal as one atomic append; prints where it landed.
     Append {
@@ -82,7 +86,10 @@ pub async fn run(args: JournalsArgs) -> anyhow::Result<()> {
     let client = GrpcJournalClient::new(&args.broker)?;
     match args.command {
         JournalsCommand::List { selector, json } => list(&client, &selector, json).await,
-        JournalsCommand::Read { journal, offset, block, end_offset } => {
+        JournalsCommand::Read { journal, offset, block, committed: true, .. } => {
+            crate::message::reader::print_committed(std::sync::Arc::new(client), &journal, offset, block).await
+        }
+        JournalsCommand::Read { journal, offset, block, end_offset, .. } => {
             read(&client, ReadRequest { journal, offset, block, end_offset }).await
         }
         JournalsCommand::Append { journal } => append(&client, journal).await,
