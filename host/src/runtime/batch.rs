@@ -58,6 +58,11 @@ impl MessageBatch {
         self.wit.frames.len()
     }
 
+    /// The journal offset of the first message, if any (for error reports).
+    pub fn first_offset(&self) -> Option<u64> {
+        self.wit.envelopes.first().map(|e| e.begin)
+    }
+
     /// The journal offset just past the last message, if any: where reading resumes.
     pub fn end_offset(&self) -> Option<u64> {
         self.wit.envelopes.last().map(|e| e.end)

@@ -40,3 +40,7 @@ pub use limits::{LimitExceeded, Limits};
 pub use plugin::{LoadError, SummerPlugin};
 pub use publisher_host::Published;
 pub use summer::{ShardContext, SummerInstance, TxnOutput};
+pub mod chunker;
+pub mod journals_host;
+pub use chunker::{ChunkerInstance, ChunkerLoadError, ChunkerPlugin};
+pub use journals_host::ChunkerHost;

@@ -1,0 +1,253 @@
+//! The main service: `streamsum-host --app guest_summer.wasm`.
+//!
+//! Starts the embedded broker (or connects to `--broker`), loads the summer plugin,
+//! and runs one shard per chunk partition until SIGINT or SIGTERM. This is Gazette's
+//! `summer` consumer process plus, by default, a one-node broker in the same process
+//! (its shards read and append in process, with no gRPC hop).
+//!
+//! Data directory layout: `broker/` (journals of the embedded broker),
+//! `shards/<id>/` (each shard's RocksDB), `plugin-cache/` (precompiled components).
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::Args;
+use tokio::sync::watch;
+
+use crate::consumer::{run_shard, shard_id_for, ShardEnv, ShardSpec, ShardStatus, StatusSnapshot};
+use crate::journal::defaults::{DEFAULT_PARTITIONS, MESSAGE_TYPE};
+use crate::journal::{JournalClient, LabelSelector, LabelSet};
+use crate::runtime::{ComponentCache, Limits, PluginEngine, SummerPlugin};
+use crate::service::{EmbeddedBroker, EmbeddedOptions, GrpcJournalClient};
+
+/// Arguments of the main service.
+#[derive(Debug, Clone, Args)]
+pub struct AppArgs {
+    /// The summer plugin: a wasm32-wasip2 component implementing the `summer` world.
+    #[arg(long, env = "STREAMSUM_APP")]
+    pub app: Option<PathBuf>,
+    /// Run only the shards, against this broker (e.g. http://127.0.0.1:8080) instead of
+    /// starting the embedded broker.
+    #[arg(long, env = "STREAMSUM_BROKER")]
+    pub broker: Option<String>,
+    /// Directory for journals (embedded broker), shard stores and the plugin cache.
+    #[arg(long, env = "STREAMSUM_DATA_DIR", default_value = "streamsum-data")]
+    pub data_dir: PathBuf,
+    /// Address the embedded broker serves gRPC on.
+    #[arg(long, env = "STREAMSUM_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Chunk partitions the embedded broker creates on first start.
+    #[arg(long, env = "STREAMSUM_PARTITIONS", default_value_t = DEFAULT_PARTITIONS)]
+    pub partitions: usize,
+    /// A transaction consumes at least this long once it has a message (e.g. 0, 50ms).
+    #[arg(long, env = "STREAMSUM_MIN_TXN_DURATION", default_value = "0s", value_parser = parse_duration)]
+    pub min_txn_duration: Duration,
+    /// A transaction stops consuming after this long (e.g. 1s).
+    #[arg(long, env = "STREAMSUM_MAX_TXN_DURATION", default_value = "1s", value_parser = parse_duration)]
+    pub max_txn_duration: Duration,
+}
+
+/// Parses `1s`, `250ms`, `2m`, `1.5s` or a plain number of seconds.
+///
+/// # Errors
+/// A text naming what was expected.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let value: f64 = num.parse().map_err(|_| format!("{s:?} is not a duration such as 500ms, 1s or 2m"))?;
+    let secs = match unit.trim() {
+        "" | "s" => value,
+        "ms" => value / 1e3,
+        "us" | "µs" => value / 1e6,
+        "m" | "min" => value * 60.0,
+        "h" => value * 3600.0,
+        other => return Err(format!("unknown unit {other:?} in {s:?} (use ms, s, m or h)")),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"))
+}
+
+/// Runs the service until SIGINT or SIGTERM.
+///
+/// # Errors
+/// A missing or invalid plugin, an unusable data directory, a port in use, a broker
+/// with no chunk partitions.
+pub async fn run(args: AppArgs) -> anyhow::Result<()> {
+    let service = tokio::select! {
+        service = Service::start(&args) => service?,
+        r = crate::cli::shutdown_signal() => return r,
+    };
+    if let Some(url) = service.broker_url() {
+        println!("broker listening on {url}");
+    }
+    crate::cli::shutdown_signal().await?;
+    tracing::info!("shutting down");
+    service.stop().await
+}
+
+/// A running service: the embedded broker (unless `--broker`) and the shards.
+pub struct Service {
+    /// The embedded broker, if this process runs one.
+    broker: Option<EmbeddedBroker>,
+    /// How the shards reach journals.
+    client: Arc<dyn JournalClient>,
+    /// Each shard's status and task.
+    shards: Vec<(Arc<ShardStatus>, tokio::task::JoinHandle<()>)>,
+    /// Set to true to stop the shards.
+    shutdown: watch::Sender<bool>,
+}
+
+impl Service {
+    /// Loads the plugin, starts the broker (or connects to `--broker`) and the shards.
+    ///
+    /// # Errors
+    /// See [`run`].
+    pub async fn start(args: &AppArgs) -> anyhow::Result<Service> {
+        let app = args.app.clone().context("no plugin given: pass --app guest_summer.wasm (or a subcommand; see --help)")?;
+        if args.max_txn_duration.is_zero() || args.min_txn_duration > args.max_txn_duration {
+            bail!(
+                "--max-txn-duration must be > 0 and >= --min-txn-duration (got min {:?}, max {:?})",
+                args.min_txn_duration,
+                args.max_txn_duration
+            );
+        }
+        create_dir(&args.data_dir)?;
+        let engine = PluginEngine::new().map_err(|e| anyhow::anyhow!("starting the wasm engine: {e:#}"))?;
+        let cache = ComponentCache::new(engine, args.data_dir.join("plugin-cache"));
+        let plugin = SummerPlugin::load_file(&cache, &app).await?;
+        tracing::info!(plugin = %app.display(), version = %plugin.version().as_str(), cached = ?plugin.cache_outcome(), took = ?plugin.compile_time(), "plugin loaded");
+
+        let (broker, client): (Option<EmbeddedBroker>, Arc<dyn JournalClient>) = match &args.broker {
+            Some(url) => (None, Arc::new(GrpcJournalClient::new(url)?)),
+            None => {
+                let listener = tokio::net::TcpListener::bind(args.listen)
+                    .await
+                    .with_context(|| format!("binding --listen {}", args.listen))?;
+                let opts = EmbeddedOptions { partitions: args.partitions, ..EmbeddedOptions::default() };
+                let broker = EmbeddedBroker::start(&args.data_dir.join("broker"), listener, opts).await?;
+                let client = Arc::new(broker.client());
+                (Some(broker), client)
+            }
+        };
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let shards = start_shards(args, client.clone(), plugin, &shutdown_rx).await?;
+        Ok(Service { broker, client, shards, shutdown })
+    }
+
+    /// The embedded broker's URL, if this process runs one.
+    pub fn broker_url(&self) -> Option<String> {
+        self.broker.as_ref().map(|b| b.url())
+    }
+
+    /// The journal client the shards use.
+    pub fn client(&self) -> Arc<dyn JournalClient> {
+        self.client.clone()
+    }
+
+    /// The shards' current status, in shard order.
+    pub fn shards(&self) -> Vec<StatusSnapshot> {
+        self.shards.iter().map(|(s, _)| s.snapshot()).collect()
+    }
+
+    /// Stops the shards (abandoning transactions in flight), then the broker.
+    ///
+    /// # Errors
+    /// The broker failed to shut down cleanly.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(true);
+        for (status, task) in self.shards {
+            if let Err(e) = task.await {
+                tracing::error!(shard = %status.snapshot().id, error = %e, "shard task failed");
+            }
+        }
+        if let Some(broker) = self.broker {
+            broker.shutdown().await?;
+        }
+        Ok(())
+    }
+}
+
+/// Lists the chunk partitions (retrying while the broker is unreachable) and starts a
+/// shard for each.
+async fn start_shards(
+    args: &AppArgs,
+    client: Arc<dyn JournalClient>,
+    plugin: SummerPlugin,
+    shutdown: &watch::Receiver<bool>,
+) -> anyhow::Result<Vec<(Arc<ShardStatus>, tokio::task::JoinHandle<()>)>> {
+    let all = list_retrying(&*client, LabelSelector::default()).await?;
+    let chunk_type = LabelSelector::including(LabelSet::from_pairs([(MESSAGE_TYPE, "stream_sum.Chunk")]));
+    let partitions: Vec<String> =
+        all.iter().filter(|j| chunk_type.matches(&j.spec.labels)).map(|j| j.spec.name.clone()).collect();
+    if partitions.is_empty() {
+        bail!("the broker has no chunk partitions (journals labelled {MESSAGE_TYPE}=stream_sum.Chunk)");
+    }
+    let publishable: Arc<BTreeSet<String>> = Arc::new(all.iter().map(|j| j.spec.name.clone()).collect());
+    let mut shards = Vec::new();
+    for source in partitions {
+        let id = shard_id_for(&source);
+        let spec = ShardSpec {
+            id: id.clone(),
+            source,
+            min_txn_duration: args.min_txn_duration,
+            max_txn_duration: args.max_txn_duration,
+            ring_size: 0,
+        };
+        let env = ShardEnv {
+            client: client.clone(),
+            plugin: plugin.clone(),
+            limits: Limits::default(),
+            db_dir: args.data_dir.join("shards").join(&id),
+            publishable: publishable.clone(),
+        };
+        let status = Arc::new(ShardStatus::new(&id));
+        let task = tokio::spawn(run_shard(spec, env, status.clone(), shutdown.clone()));
+        shards.push((status, task));
+    }
+    tracing::info!(shards = shards.len(), "shards started");
+    Ok(shards)
+}
+
+/// Lists journals, retrying with backoff while the broker is unreachable.
+async fn list_retrying(client: &dyn JournalClient, selector: LabelSelector) -> anyhow::Result<Vec<crate::journal::JournalInfo>> {
+    let mut backoff = crate::consumer::source::Backoff::default();
+    loop {
+        match client.list(selector.clone()).await {
+            Ok(list) => return Ok(list),
+            Err(e) if e.is_transient() => {
+                let delay = backoff.next_delay();
+                tracing::warn!(error = %e, retry_in = ?delay, "cannot list journals; retrying");
+                tokio::time::sleep(delay).await;
+            }
+            Err(e) => return Err(e).context("listing journals"),
+        }
+    }
+}
+
+fn create_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create --data-dir {}", dir.display()))?;
+    let probe = dir.join(".write-probe");
+    std::fs::write(&probe, b"").with_context(|| format!("--data-dir {} is not writable", dir.display()))?;
+    let _ = std::fs::remove_file(probe);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units() {
+        let ok = [("0", 0.0), ("0s", 0.0), ("1s", 1.0), ("250ms", 0.25), ("1.5s", 1.5), ("2m", 120.0), ("1h", 3600.0)];
+        for (text, secs) in ok {
+            assert_eq!(parse_duration(text), Ok(Duration::from_secs_f64(secs)), "{text}");
+        }
+        for bad in ["", "s", "1x", "-1s", "abc"] {
+            assert!(parse_duration(bad).is_err(), "{bad} should be refused");
+        }
+    }
+}

@@ -1,0 +1,221 @@
+//! `streamsum-host chunker`: set up the job, run the workers, report.
+//!
+//! Mirrors `main` and `GenerateAndVerifyStreams` of Gazette's
+//! `examples/stream-sum/chunker.go` (reference §6.3): list the chunk partitions, write
+//! a barrier on the sums journal and read sums from its offset, share one committed
+//! publisher, run the workers, fail on the first wrong, missing, duplicated or late
+//! sum. Each worker is a `chunker` guest instance on a blocking thread. Every broker
+//! call retries with backoff while the broker is unreachable, so the job rides out a
+//! broker restart (within the SLA).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{anyhow, bail, Context};
+use futures::stream::{FuturesUnordered, StreamExt};
+use tokio::sync::watch;
+
+use super::files::{InputFiles, WorkerFiles};
+use super::progress;
+use super::publish::ChunkSink;
+use super::report::{sha1sum_line, JobReport};
+use super::sums::spawn_reader;
+use super::worker::{WorkerHost, STOPPED};
+use crate::cli::ChunkerArgs;
+use crate::consumer::source::Backoff;
+use crate::consumer::txn::append_retrying;
+use crate::journal::defaults::{sums_journal, MESSAGE_TYPE};
+use crate::journal::{AppendRequest, JournalClient, LabelSelector, LabelSet};
+use crate::message::{ModuloMapping, Offset};
+use crate::runtime::chunker::{ChunkerConfig, InputFile, Report};
+use crate::runtime::{CallError, ChunkerInstance, ChunkerPlugin, ComponentCache, Limits, PluginEngine};
+use crate::service::GrpcJournalClient;
+
+/// Default bytes of random data per chunk (Gazette's chunker sends 32).
+pub const DEFAULT_CHUNK_SIZE: u32 = 32;
+/// Default bytes per chunk in files mode (one read of the file).
+pub const DEFAULT_FILE_CHUNK_SIZE: u32 = 64 << 10;
+/// Largest `--chunk-size`: its base64 in a chunk message stays well under the
+/// 1 MiB message limit of guests.
+pub const MAX_CHUNK_SIZE: u32 = 512 << 10;
+
+/// Runs the chunker job to completion.
+///
+/// # Errors
+/// Bad arguments, an unreadable plugin or file, a broker with no partitions, or the
+/// first worker failure (one line naming the worker, the stream and why).
+pub async fn run(args: ChunkerArgs) -> anyhow::Result<()> {
+    let files = Arc::new(InputFiles::open(&args.files)?);
+    let config = base_config(&args)?;
+    let plugin = load_plugin(&args).await?;
+    let client: Arc<dyn JournalClient> =
+        Arc::new(GrpcJournalClient::new(&args.broker).map_err(|e| anyhow!("--broker {}: {e}", args.broker))?);
+
+    let (stop_tx, stop) = watch::channel(false);
+    let sums: Arc<str> = sums_journal().into();
+    let (mapping, offset) = tokio::select! {
+        r = setup(&*client, &sums, &stop) => r?,
+        r = crate::cli::shutdown_signal() => { r?; bail!("interrupted before the job started") }
+    };
+    tracing::info!(partitions = mapping.partitions().len(), sums = %sums, offset, "chunker job starting");
+    let (sink, mut tasks) = ChunkSink::start(client.clone(), mapping, stop.clone());
+
+    let plan: Vec<WorkerFiles> = if files.files.is_empty() {
+        (0..args.workers).map(|_| WorkerFiles::new(files.clone(), Vec::new())).collect()
+    } else {
+        let split = files.split(args.workers as usize);
+        split.into_iter().filter(|f| !f.is_empty()).map(|f| WorkerFiles::new(files.clone(), f)).collect()
+    };
+    let total = expected_chunks(&config, &plan, args.streams);
+    let started = Instant::now();
+    let bar = progress::start(sink.clone(), total);
+    let mut workers = FuturesUnordered::new();
+    for (w, worker_files) in plan.into_iter().enumerate() {
+        let (rx, reader) = spawn_reader(client.clone(), sums.clone(), offset, stop.clone());
+        tasks.push(reader);
+        let mut config = config.clone();
+        config.worker = w as u32;
+        config.files = worker_files.files().map(|f| InputFile { path: f.path.clone(), size: f.size }).collect();
+        let host = WorkerHost::new(tokio::runtime::Handle::current(), sink.clone(), rx, worker_files.clone(), stop.clone());
+        let plugin = plugin.clone();
+        let task = tokio::task::spawn_blocking(move || {
+            let owner = format!("chunker-worker-{w}");
+            let result = ChunkerInstance::instantiate(&plugin, &owner, Limits::default(), Box::new(host))
+                .and_then(|mut instance| instance.run(&config));
+            // The guest's own errors already start with "chunker worker N: ".
+            let result = result.map_err(|e| match e {
+                CallError::Guest { text, .. } => text,
+                other => format!("chunker worker {w}: {other}"),
+            });
+            (worker_files, result)
+        });
+        workers.push(task);
+    }
+
+    let mut reports = Vec::new();
+    let mut failure: Option<String> = None;
+    let signal = crate::cli::shutdown_signal();
+    tokio::pin!(signal);
+    while !workers.is_empty() {
+        tokio::select! {
+            done = workers.next() => {
+                let Some(done) = done else { break };
+                let (worker_files, result) = done.context("a chunker worker thread panicked")?;
+                match result {
+                    Ok(report) => reports.push((worker_files, report)),
+                    Err(e) => {
+                        if failure.is_none() && !e.contains(STOPPED) {
+                            failure = Some(e);
+                        }
+                        let _ = stop_tx.send(true);
+                    }
+                }
+            }
+            r = &mut signal, if failure.is_none() => {
+                r?;
+                let (chunks, _) = sink.progress();
+                failure = Some(format!("interrupted after publishing {chunks} chunks"));
+                let _ = stop_tx.send(true);
+            }
+        }
+    }
+    let elapsed = started.elapsed();
+    progress::clear(bar);
+    let _ = stop_tx.send(true);
+    for task in tasks {
+        let _ = task.await;
+    }
+    if let Some(failure) = failure {
+        bail!("{failure}");
+    }
+    finish(&reports, elapsed)
+}
+
+/// Prints the files' checksum lines (stdout) and the report (stderr).
+fn finish(reports: &[(WorkerFiles, Report)], elapsed: std::time::Duration) -> anyhow::Result<()> {
+    let mut lines: Vec<(usize, String)> = Vec::new();
+    for (files, report) in reports {
+        for ((global, file), sum) in files.indices().iter().zip(files.files()).zip(&report.files) {
+            if sum.sha1.len() != 40 {
+                bail!("no verified sum for --files {}", file.path);
+            }
+            lines.push((*global, sha1sum_line(&sum.sha1, &file.path)));
+        }
+    }
+    lines.sort();
+    for (_, line) in lines {
+        println!("{line}");
+    }
+    let job = JobReport::merge(reports.iter().map(|(_, r)| r), elapsed);
+    eprint!("{}", job.render());
+    Ok(())
+}
+
+/// The configuration shared by all workers, from the arguments.
+fn base_config(args: &ChunkerArgs) -> anyhow::Result<ChunkerConfig> {
+    if args.workers == 0 {
+        bail!("--workers must be at least 1");
+    }
+    let default = if args.files.is_empty() { DEFAULT_CHUNK_SIZE } else { DEFAULT_FILE_CHUNK_SIZE };
+    let chunk_size = args.chunk_size.unwrap_or(default);
+    if chunk_size == 0 || chunk_size > MAX_CHUNK_SIZE {
+        bail!("--chunk-size must be between 1 and {MAX_CHUNK_SIZE} bytes (got {chunk_size})");
+    }
+    if args.sla.is_zero() {
+        bail!("--sla must be more than 0");
+    }
+    Ok(ChunkerConfig {
+        worker: 0,
+        streams: args.streams,
+        chunks: args.chunks,
+        chunk_size,
+        sla_ms: u64::try_from(args.sla.as_millis()).unwrap_or(u64::MAX),
+        files: Vec::new(),
+    })
+}
+
+/// Chunks the job will publish, if it ends: per stream its data chunks plus the final one.
+fn expected_chunks(config: &ChunkerConfig, plan: &[WorkerFiles], streams: i64) -> Option<u64> {
+    if plan.iter().any(|w| w.files().next().is_some()) {
+        let cs = u64::from(config.chunk_size);
+        return Some(plan.iter().flat_map(|w| w.files()).map(|f| f.size.div_ceil(cs) + 1).sum());
+    }
+    let streams = u64::try_from(streams).ok()?;
+    Some(plan.len() as u64 * streams * (u64::from(config.chunks) + 1))
+}
+
+/// Reads, compiles (or loads from the cache) and checks the plugin.
+async fn load_plugin(args: &ChunkerArgs) -> anyhow::Result<ChunkerPlugin> {
+    let path = args.app.display().to_string();
+    let bytes = tokio::fs::read(&args.app).await.with_context(|| format!("reading --app {path}"))?;
+    let engine = PluginEngine::new().map_err(|e| anyhow!("starting the wasm engine: {e:#}"))?;
+    let cache = ComponentCache::new(engine, args.cache_dir.clone());
+    let plugin = tokio::task::spawn_blocking(move || ChunkerPlugin::load_blocking(&cache, &bytes, &path))
+        .await
+        .context("plugin compilation task failed")??;
+    tracing::info!(plugin = %args.app.display(), version = %plugin.version(), "chunker plugin loaded");
+    Ok(plugin)
+}
+
+/// Lists the chunk partitions (waiting until there is at least one) and writes the
+/// barrier on the sums journal, retrying while the broker is unreachable.
+async fn setup(client: &dyn JournalClient, sums: &str, stop: &watch::Receiver<bool>) -> anyhow::Result<(ModuloMapping, Offset)> {
+    let selector = LabelSelector::including(LabelSet::from_pairs([(MESSAGE_TYPE, "stream_sum.Chunk")]));
+    let mut backoff = Backoff::default();
+    let mapping = loop {
+        let result = client.list(selector.clone()).await;
+        let reason = match result {
+            Ok(list) if !list.is_empty() => break ModuloMapping::new(list.into_iter().map(|j| j.spec.name))?,
+            Ok(_) => format!("no journals labelled {MESSAGE_TYPE}=stream_sum.Chunk yet"),
+            Err(e) if e.is_transient() => e.to_string(),
+            Err(e) => return Err(e).context("listing the chunk partitions"),
+        };
+        let delay = backoff.next_delay();
+        tracing::warn!(reason = %reason, retry_in = ?delay, "cannot list the chunk partitions; retrying");
+        tokio::time::sleep(delay).await;
+    };
+    let barrier = append_retrying(client, AppendRequest::new(sums, bytes::Bytes::new()), stop)
+        .await
+        .with_context(|| format!("writing a barrier to {sums}"))?;
+    Ok((mapping, barrier.end))
+}

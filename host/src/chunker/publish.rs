@@ -1,0 +1,327 @@
+//! Committed publishing of chunks: one shared publisher, one appender per partition.
+//!
+//! Mirrors the publishing half of Gazette's `examples/stream-sum/chunker.go`: one
+//! `message.Publisher` shared by all workers, its clock raised to wall time every
+//! second, each chunk `PublishCommitted` (OUTSIDE_TXN) to the partition chosen by the
+//! `ModuloMapping` of its stream id. Gazette's `AppendService` turns those publishes
+//! into asynchronous appends, one in flight per journal; so does this module.
+//!
+//! Invariants:
+//! - Stamping a UUID and buffering its frame is one step under one lock, so within a
+//!   partition UUID order equals byte order, and chunks of a stream (which all map to
+//!   one partition) are appended in publish order.
+//! - Each partition has one appender task; it drains the partition's buffer into one
+//!   append at a time, retrying transient failures with backoff, and then announces
+//!   the sequence number durable through. A [`Ticket`] is durable once that number
+//!   reaches it ([`ChunkSink::wait_durable`]).
+//! - A partition holding more than [`MAX_BUFFERED_BYTES`] not yet appended tells its
+//!   publisher to wait ([`Ticket::backlogged`]), which bounds memory while the broker
+//!   is unreachable.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinHandle;
+
+use crate::consumer::txn::append_retrying;
+use crate::journal::{AppendRequest, JournalClient};
+use crate::message::{AtomicClock, ModuloMapping, Publisher};
+
+/// A partition with more buffered bytes than this makes its publishers wait.
+pub const MAX_BUFFERED_BYTES: usize = 8 << 20;
+/// How often the shared publisher's clock is raised to wall time (as Gazette's ticker).
+pub const CLOCK_UPDATE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Where one published chunk went: its partition and its sequence number there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ticket {
+    /// Index of the partition in the mapping's name order.
+    pub partition: usize,
+    /// 1-based number of the chunk among those published to the partition.
+    pub seq: u64,
+    /// Whether the partition's buffer is over [`MAX_BUFFERED_BYTES`]: the publisher
+    /// should wait for this ticket to be durable before publishing more.
+    pub backlogged: bool,
+}
+
+/// Frames published and not yet handed to the partition's appender.
+#[derive(Default)]
+struct Buffer {
+    /// Frames in publish order.
+    bytes: Vec<u8>,
+    /// Sequence number of the last chunk published to the partition.
+    seq: u64,
+}
+
+/// The publisher and the buffers, under one lock.
+struct Inner {
+    /// The shared committed publisher (its clock is raised by the ticker).
+    publisher: Publisher,
+    /// One buffer per partition.
+    buffers: Vec<Buffer>,
+}
+
+/// One partition's appender signals.
+struct Lane {
+    /// Wakes the appender when its buffer has bytes.
+    wake: Notify,
+    /// Sequence number durable through (0: nothing yet).
+    durable: watch::Sender<u64>,
+}
+
+/// What the appenders and publishers share.
+struct Shared {
+    /// Chunk partitions, in name order.
+    mapping: ModuloMapping,
+    /// Publisher and buffers.
+    inner: Mutex<Inner>,
+    /// Per partition.
+    lanes: Vec<Lane>,
+    /// A permanent append failure, once one happened: every later call fails with it.
+    failed: Mutex<Option<String>>,
+    /// Chunks published (for progress).
+    chunks: AtomicU64,
+    /// Bytes appended durably (for progress).
+    appended: AtomicU64,
+}
+
+/// The job's chunk publisher (cheap to clone).
+#[derive(Clone)]
+pub struct ChunkSink {
+    /// Shared state.
+    shared: Arc<Shared>,
+}
+
+impl ChunkSink {
+    /// A sink over `mapping` appending through `client`: starts one appender per
+    /// partition and the clock ticker, all stopping when `shutdown` turns true.
+    pub fn start(client: Arc<dyn JournalClient>, mapping: ModuloMapping, shutdown: watch::Receiver<bool>) -> (Self, Vec<JoinHandle<()>>) {
+        let clock = Arc::new(AtomicClock::now());
+        let n = mapping.partitions().len();
+        let shared = Arc::new(Shared {
+            mapping,
+            inner: Mutex::new(Inner { publisher: Publisher::new(clock.clone()), buffers: (0..n).map(|_| Buffer::default()).collect() }),
+            lanes: (0..n).map(|_| Lane { wake: Notify::new(), durable: watch::channel(0).0 }).collect(),
+            failed: Mutex::new(None),
+            chunks: AtomicU64::new(0),
+            appended: AtomicU64::new(0),
+        });
+        let mut tasks: Vec<JoinHandle<()>> =
+            (0..n).map(|p| tokio::spawn(appender(shared.clone(), client.clone(), p, shutdown.clone()))).collect();
+        tasks.push(tokio::spawn(tick_clock(clock, shutdown)));
+        (ChunkSink { shared }, tasks)
+    }
+
+    /// Number of partitions.
+    pub fn partitions(&self) -> usize {
+        self.shared.lanes.len()
+    }
+
+    /// Chunks published so far, and bytes durably appended.
+    pub fn progress(&self) -> (u64, u64) {
+        (self.shared.chunks.load(Ordering::Relaxed), self.shared.appended.load(Ordering::Relaxed))
+    }
+
+    /// Publishes `chunk` committed to the partition of `stream_id`.
+    ///
+    /// # Errors
+    /// `chunk` is not one JSON object, or an earlier append failed permanently.
+    pub fn publish(&self, stream_id: &[u8], chunk: &[u8]) -> Result<Ticket, String> {
+        self.check_failed()?;
+        let shared = &*self.shared;
+        let journal = shared.mapping.map(stream_id);
+        let partition = shared.mapping.partitions().iter().position(|p| p == journal).unwrap_or(0);
+        let ticket = {
+            let mut inner = shared.inner.lock().unwrap_or_else(|e| e.into_inner());
+            inner.publisher.publish_committed(journal, chunk).map_err(|e| format!("chunk for {journal}: {e}"))?;
+            let framed: Vec<u8> = inner.publisher.take_appends().into_iter().flat_map(|a| a.bytes).collect();
+            let buffer = &mut inner.buffers[partition];
+            buffer.bytes.extend_from_slice(&framed);
+            buffer.seq += 1;
+            Ticket { partition, seq: buffer.seq, backlogged: buffer.bytes.len() > MAX_BUFFERED_BYTES }
+        };
+        shared.chunks.fetch_add(1, Ordering::Relaxed);
+        shared.lanes[partition].wake.notify_one();
+        Ok(ticket)
+    }
+
+    /// Resolves once `ticket`'s chunk (and every chunk before it in its partition) is
+    /// durable.
+    ///
+    /// # Errors
+    /// An append to the partition failed permanently.
+    pub async fn wait_durable(&self, ticket: Ticket) -> Result<(), String> {
+        let mut durable = self.shared.lanes[ticket.partition].durable.subscribe();
+        loop {
+            self.check_failed()?;
+            if *durable.borrow_and_update() >= ticket.seq {
+                return Ok(());
+            }
+            if durable.changed().await.is_err() {
+                return Err("the chunk appender stopped".into());
+            }
+        }
+    }
+
+    fn check_failed(&self) -> Result<(), String> {
+        match &*self.shared.failed.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some(reason) => Err(reason.clone()),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Appends partition `p`'s buffered frames, one append at a time, until shutdown or a
+/// permanent failure.
+async fn appender(shared: Arc<Shared>, client: Arc<dyn JournalClient>, p: usize, mut shutdown: watch::Receiver<bool>) {
+    let journal = shared.mapping.partitions()[p].clone();
+    let lane = &shared.lanes[p];
+    loop {
+        let (bytes, seq) = {
+            let mut inner = shared.inner.lock().unwrap_or_else(|e| e.into_inner());
+            let buffer = &mut inner.buffers[p];
+            (std::mem::take(&mut buffer.bytes), buffer.seq)
+        };
+        if bytes.is_empty() {
+            tokio::select! {
+                _ = lane.wake.notified() => continue,
+                _ = shutdown.changed() => return,
+            }
+        }
+        let len = bytes.len() as u64;
+        match append_retrying(&*client, AppendRequest::new(journal.clone(), Bytes::from(bytes)), &shutdown).await {
+            Ok(_) => {
+                shared.appended.fetch_add(len, Ordering::Relaxed);
+                lane.durable.send_replace(seq);
+            }
+            Err(e) => {
+                let reason = format!("appending chunks to {journal}: {e}");
+                tracing::error!("{reason}");
+                *shared.failed.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason);
+                // Wake every waiter so that it sees the failure.
+                for lane in &shared.lanes {
+                    lane.durable.send_modify(|_| {});
+                }
+                return;
+            }
+        }
+    }
+}
+
+/// Raises the publisher's clock to wall time every [`CLOCK_UPDATE_INTERVAL`].
+async fn tick_clock(clock: Arc<AtomicClock>, mut shutdown: watch::Receiver<bool>) {
+    let mut ticker = tokio::time::interval(CLOCK_UPDATE_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => clock.update(SystemTime::now()),
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use futures::StreamExt;
+
+    use super::*;
+    use crate::journal::defaults::{chunk_partition, stream_sum_specs};
+    use crate::journal::{JournalError, LocalClient, ReadRequest, Storage};
+    use crate::message::decode::extract_uuid;
+    use crate::message::uuid::{clock_of, flags_of};
+    use crate::message::{fnv1a32, Flags};
+
+    async fn read_all(client: &LocalClient, journal: &str) -> Vec<u8> {
+        let mut stream = client.read(ReadRequest { journal: journal.into(), offset: 0, block: false, end_offset: 0 });
+        let mut out = Vec::new();
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(chunk) => out.extend_from_slice(&chunk.content),
+                Err(JournalError::OffsetNotYetAvailable { .. }) => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        out
+    }
+
+    fn storage(dir: &std::path::Path, partitions: usize) -> LocalClient {
+        let storage = Storage::open(dir).unwrap();
+        storage.create_missing(stream_sum_specs(partitions)).unwrap();
+        LocalClient::new(storage)
+    }
+
+    #[tokio::test]
+    async fn chunks_reach_their_partition_in_publish_order_as_committed_messages() {
+        let dir = tempfile::tempdir().unwrap();
+        let client = storage(dir.path(), 3);
+        let mapping = ModuloMapping::new((0..3).map(chunk_partition)).unwrap();
+        let (_stop_tx, stop) = watch::channel(false);
+        let (sink, _tasks) = ChunkSink::start(Arc::new(client.clone()), mapping, stop);
+        let ids: Vec<[u8; 16]> = (0u8..5).map(|i| [i; 16]).collect();
+        let mut last: HashMap<usize, Ticket> = HashMap::new();
+        for seq in 1..=6 {
+            for id in &ids {
+                let chunk = format!(r#"{{"ID":"{:02x}","SeqNo":{seq}}}"#, id[0]);
+                let ticket = sink.publish(id, chunk.as_bytes()).unwrap();
+                assert!(!ticket.backlogged);
+                last.insert(ticket.partition, ticket);
+            }
+        }
+        for ticket in last.values() {
+            sink.wait_durable(*ticket).await.unwrap();
+        }
+        assert_eq!(sink.progress().0, 30);
+
+        let (mut seen, mut total) = (0, 0);
+        for p in 0..3 {
+            let bytes = read_all(&client, &chunk_partition(p)).await;
+            total += bytes.len() as u64;
+            let mut previous_clock = None;
+            let mut next_seq: HashMap<String, u64> = HashMap::new();
+            for line in bytes.split_inclusive(|&b| b == b'\n') {
+                let uuid = extract_uuid(line).unwrap();
+                assert_eq!(flags_of(&uuid), Flags::OUTSIDE_TXN);
+                assert!(previous_clock < Some(clock_of(&uuid)), "byte order is UUID order");
+                previous_clock = Some(clock_of(&uuid));
+                let text = String::from_utf8_lossy(line);
+                let id = text.split("\"ID\":\"").nth(1).unwrap()[..2].to_string();
+                let id_byte = u8::from_str_radix(&id, 16).unwrap();
+                assert_eq!(fnv1a32(&[id_byte; 16]) as usize % 3, p, "{id} is on the partition its id maps to");
+                let want = next_seq.entry(id).or_insert(1);
+                assert!(text.contains(&format!("\"SeqNo\":{want}}}")), "{text}");
+                *want += 1;
+                seen += 1;
+            }
+        }
+        assert_eq!(seen, 30);
+        assert_eq!(sink.progress().1, total, "bytes appended are counted");
+    }
+
+    #[tokio::test]
+    async fn a_chunk_that_is_not_a_json_object_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let client = storage(dir.path(), 1);
+        let (_stop_tx, stop) = watch::channel(false);
+        let (sink, _tasks) = ChunkSink::start(Arc::new(client), ModuloMapping::new([chunk_partition(0)]).unwrap(), stop);
+        let err = sink.publish(&[1; 16], b"[1]").unwrap_err();
+        assert!(err.starts_with("chunk for examples/stream-sum/chunks/part-000: "), "{err}");
+        assert_eq!(sink.progress().0, 0);
+    }
+
+    #[tokio::test]
+    async fn a_permanent_append_failure_is_reported_to_every_later_call() {
+        let dir = tempfile::tempdir().unwrap();
+        let client = storage(dir.path(), 1);
+        let (_stop_tx, stop) = watch::channel(false);
+        let mapping = ModuloMapping::new(["examples/stream-sum/chunks/missing"]).unwrap();
+        let (sink, _tasks) = ChunkSink::start(Arc::new(client), mapping, stop);
+        let ticket = sink.publish(&[1; 16], b"{}").unwrap();
+        let err = sink.wait_durable(ticket).await.unwrap_err();
+        assert!(err.starts_with("appending chunks to examples/stream-sum/chunks/missing: "), "{err}");
+        assert_eq!(sink.publish(&[1; 16], b"{}").unwrap_err(), err);
+    }
+}

@@ -1,0 +1,138 @@
+//! Command-line arguments of `streamsum-host` and their dispatch.
+//!
+//! Every flag also reads an environment variable, as Gazette's commands do. Each
+//! subcommand is one variant of [`Command`] with its own args struct and one `run_*`
+//! function, so adding a subcommand (`chunker`, `shards`, `plugins`) is a variant, a
+//! struct and a match arm. With no subcommand the host runs its main service
+//! (`--app X.wasm`, added by the runtime).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+
+use crate::journal::defaults::DEFAULT_PARTITIONS;
+use crate::service::{gazctl, EmbeddedBroker, EmbeddedOptions, DEFAULT_MAX_APPEND_BYTES};
+
+/// streamsum-host: journals, a Gazette-compatible broker, shards and a wasm plugin runtime.
+#[derive(Debug, Parser)]
+#[command(name = "streamsum-host", version, about, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    /// Log filter (tracing-subscriber EnvFilter syntax).
+    #[arg(long, env = "STREAMSUM_LOG", default_value = "info", global = true)]
+    pub log: String,
+    /// The main service (used when no subcommand is given).
+    #[command(flatten)]
+    pub app: crate::app::AppArgs,
+    /// What to run.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the broker alone: journals in a data directory, served over gRPC.
+    Broker(BrokerArgs),
+    /// A small gazctl: list, read, append and apply journals on any broker.
+    Journals(gazctl::JournalsArgs),
+    /// Run the chunker job: publish streams of chunks, verify the summer's sums.
+    Chunker(ChunkerArgs),
+}
+
+/// Arguments of `streamsum-host broker`.
+#[derive(Debug, Args)]
+pub struct BrokerArgs {
+    /// Directory holding the journals.
+    #[arg(long, env = "BROKER_DATA_DIR", default_value = "streamsum-data")]
+    pub data_dir: PathBuf,
+    /// Address to serve gRPC on (port 0 picks a free port).
+    #[arg(long, env = "BROKER_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Chunk partitions of the stream-sum journals created on first start.
+    #[arg(long, env = "BROKER_PARTITIONS", default_value_t = DEFAULT_PARTITIONS)]
+    pub partitions: usize,
+    /// Largest single append accepted, in bytes.
+    #[arg(long, env = "BROKER_MAX_APPEND_BYTES", default_value_t = DEFAULT_MAX_APPEND_BYTES)]
+    pub max_append_bytes: usize,
+}
+
+/// Arguments of `streamsum-host chunker`.
+#[derive(Debug, Args)]
+pub struct ChunkerArgs {
+    /// The chunker plugin: a wasm32-wasip2 component implementing the `chunker` world.
+    #[arg(long, env = "CHUNKER_APP")]
+    pub app: PathBuf,
+    /// The broker to publish chunks to and read sums from.
+    #[arg(long, env = "CHUNKER_BROKER", default_value = "http://127.0.0.1:8080")]
+    pub broker: String,
+    /// Streams per worker; negative runs forever. Ignored with --files.
+    #[arg(long, env = "CHUNKER_STREAMS", default_value_t = -1, allow_negative_numbers = true)]
+    pub streams: i64,
+    /// Data chunks per stream (each stream also ends with one empty chunk).
+    #[arg(long, env = "CHUNKER_CHUNKS", default_value_t = 100)]
+    pub chunks: u32,
+    /// Workers, each a guest instance with its own streams (or its share of --files).
+    #[arg(long, env = "CHUNKER_WORKERS", default_value_t = 4)]
+    pub workers: u32,
+    /// Bytes of data per chunk [default: 32 random bytes, or 65536 per read with --files].
+    #[arg(long, env = "CHUNKER_CHUNK_SIZE")]
+    pub chunk_size: Option<u32>,
+    /// How long a sum may take after its stream's final chunk (e.g. 40s, 500ms).
+    #[arg(long, env = "CHUNKER_SLA", default_value = "40s", value_parser = crate::app::parse_duration)]
+    pub sla: Duration,
+    /// Stream these files instead of random data (one stream each) and print their
+    /// sums as `sha1sum` does.
+    #[arg(long, env = "CHUNKER_FILES", num_args = 1..)]
+    pub files: Vec<PathBuf>,
+    /// Where precompiled plugins are cached.
+    #[arg(long, env = "CHUNKER_CACHE_DIR", default_value = "streamsum-data/plugin-cache")]
+    pub cache_dir: PathBuf,
+}
+
+/// Parses arguments, sets up logging and a runtime, and runs the chosen command.
+///
+/// # Errors
+/// Whatever the command fails with, with context.
+pub fn main_with(cli: Cli) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&cli.log).context("--log filter")?)
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the tokio runtime")?;
+    runtime.block_on(async move {
+        match cli.command {
+            Some(Command::Broker(args)) => run_broker(args).await,
+            Some(Command::Journals(args)) => gazctl::run(args).await,
+            Some(Command::Chunker(args)) => crate::chunker::run(args).await,
+            None => crate::app::run(cli.app).await,
+        }
+    })
+}
+
+/// `streamsum-host broker`: serve until SIGINT or SIGTERM, then shut down cleanly.
+pub async fn run_broker(args: BrokerArgs) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("binding --listen {}", args.listen))?;
+    let opts = EmbeddedOptions { partitions: args.partitions, max_append_bytes: args.max_append_bytes };
+    let broker = EmbeddedBroker::start(&args.data_dir, listener, opts).await?;
+    println!("broker listening on {}", broker.url());
+    shutdown_signal().await?;
+    tracing::info!("shutting down");
+    broker.shutdown().await
+}
+
+/// Resolves on the first SIGINT or SIGTERM.
+pub async fn shutdown_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = int.recv() => {},
+    }
+    Ok(())
+}

@@ -1,0 +1,199 @@
+//! A shard: one source journal, one store, one plugin instance, run as a primary.
+//!
+//! Gazette's `consumer/shard.go` (`servePrimary`) and `transaction.go`
+//! (`runTransactions`): restore the checkpoint from the store, re-append its ACK
+//! intents verbatim (this commits or rolls back whatever the last transaction
+//! published), start a reader per source at the checkpointed offsets, build the
+//! sequencer from the checkpointed producer states, and run transactions back to back
+//! (the loop itself is in `txn.rs`). Any failure — a guest error, trap or deadline, a
+//! store or journal error — aborts the transaction in flight; the shard then starts
+//! over from its last checkpoint after a backoff, with a fresh instance and a fresh
+//! producer id, exactly as a Gazette shard does when it is re-assigned.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::sync::{mpsc, watch};
+
+use super::checkpoint::Checkpoint;
+use super::source::{read_source, Backoff, SourceEvent};
+use super::status::{ShardState, ShardStatus};
+use super::txn::{append_retrying, Txn, TxnEnd};
+use crate::journal::{AppendRequest, JournalClient};
+use crate::message::{Offset, Publisher, Sequencer};
+use crate::runtime::{Limits, ShardContext, SummerInstance, SummerPlugin};
+use crate::store::ShardDb;
+
+/// Source events buffered between a reader and its shard (Gazette's
+/// `read_channel_size`, smaller: our envelopes hold their bytes).
+const READ_CHANNEL: usize = 4096;
+
+/// What a shard is.
+#[derive(Clone, Debug)]
+pub struct ShardSpec {
+    /// The shard id, e.g. `chunks-part-003`.
+    pub id: String,
+    /// The journal it consumes.
+    pub source: String,
+    /// A transaction consumes at least this long once it has a message.
+    pub min_txn_duration: Duration,
+    /// A transaction stops consuming after this long.
+    pub max_txn_duration: Duration,
+    /// Sequencer ring size (0: Gazette's default 8192).
+    pub ring_size: usize,
+}
+
+/// What a shard runs with.
+#[derive(Clone)]
+pub struct ShardEnv {
+    /// Journals, local or remote.
+    pub client: Arc<dyn JournalClient>,
+    /// The summer plugin to instantiate.
+    pub plugin: SummerPlugin,
+    /// Limits on the guest.
+    pub limits: Limits,
+    /// Directory of the shard's RocksDB database.
+    pub db_dir: PathBuf,
+    /// Journals the guest may publish to.
+    pub publishable: Arc<BTreeSet<String>>,
+}
+
+/// The ids of the shards that consume `journals` (Gazette's stream-sum names a shard
+/// after its partition: `.../chunks/part-003` → `chunks-part-003`).
+pub fn shard_id_for(journal: &str) -> String {
+    let mut parts = journal.rsplit('/');
+    match (parts.next(), parts.next()) {
+        (Some(last), Some(parent)) => format!("{parent}-{last}"),
+        _ => journal.replace('/', "-"),
+    }
+}
+
+/// Runs a shard until `shutdown` turns true, restarting it from its checkpoint after
+/// any failure.
+pub async fn run_shard(spec: ShardSpec, env: ShardEnv, status: Arc<ShardStatus>, mut shutdown: watch::Receiver<bool>) {
+    let mut backoff = Backoff::default();
+    let db = loop {
+        let dir = env.db_dir.clone();
+        match tokio::task::spawn_blocking(move || ShardDb::open_blocking(&dir, true)).await {
+            Ok(Ok(db)) => break db,
+            Ok(Err(e)) => status.fail(&format!("opening the store: {e}")),
+            Err(e) => status.fail(&format!("opening the store: {e}")),
+        }
+        tracing::error!(shard = %spec.id, dir = %env.db_dir.display(), "cannot open the shard's store; retrying");
+        if wait_or_shutdown(backoff.next_delay(), &mut shutdown).await {
+            return;
+        }
+    };
+    loop {
+        let committed_before = status.transactions();
+        let result = serve(&spec, &env, &db, &status, &mut shutdown).await;
+        let Err(e) = result else {
+            status.set(ShardState::Stopped);
+            return;
+        };
+        if status.transactions() > committed_before {
+            backoff.reset(); // It made progress: a new failure, not a crash loop.
+        }
+        let delay = backoff.next_delay();
+        tracing::error!(shard = %spec.id, error = format!("{e:#}"), retry_in = ?delay, "shard failed; restarting from its last checkpoint");
+        status.fail(&format!("{e:#}"));
+        if wait_or_shutdown(delay, &mut shutdown).await {
+            status.set(ShardState::Stopped);
+            return;
+        }
+    }
+}
+
+/// Sleeps for `delay`; true if shutdown was requested meanwhile.
+async fn wait_or_shutdown(delay: Duration, shutdown: &mut watch::Receiver<bool>) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(delay) => {}
+        _ = stopped(shutdown) => return true,
+    }
+    *shutdown.borrow()
+}
+
+/// Resolves once shutdown is requested (or its sender is gone).
+pub(crate) async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|s| *s).await;
+}
+
+/// One life of the shard as primary: recovery, then transactions until shutdown
+/// (`Ok`) or a failure (`Err`).
+async fn serve(
+    spec: &ShardSpec,
+    env: &ShardEnv,
+    db: &ShardDb,
+    status: &Arc<ShardStatus>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    status.set(ShardState::Recovering);
+    let checkpoint = match db.load_checkpoint().await.context("loading the checkpoint")? {
+        Some(bytes) => Checkpoint::decode(&bytes).with_context(|| format!("decoding the checkpoint in {}", db.dir().display()))?,
+        None => Checkpoint::default(),
+    };
+    // Re-append the last transaction's ACK intents verbatim (Gazette's
+    // `runTransactions` preamble): commits its output if the crash came after the
+    // commit, rolls back anything published since.
+    for (journal, intent) in &checkpoint.ack_intents {
+        append_retrying(&*env.client, AppendRequest::new(journal.to_string(), intent.clone()), shutdown)
+            .await
+            .with_context(|| format!("re-appending the recovered ACK intent to {journal}"))?;
+    }
+    let source: Arc<str> = spec.source.as_str().into();
+    let offset: Offset = checkpoint.sequencer.read_through.get(&source).copied().unwrap_or(0);
+    let sequencer = Sequencer::from_state(checkpoint.sequencer, spec.ring_size);
+
+    let plugin = env.plugin.clone();
+    let ctx = ShardContext { shard: spec.id.clone(), db: db.clone(), journals: env.publishable.clone() };
+    let limits = env.limits.clone();
+    let instance = tokio::task::spawn_blocking(move || SummerInstance::instantiate(&plugin, ctx, limits))
+        .await?
+        .context("instantiating the plugin")?;
+
+    let (tx, rx) = mpsc::channel::<SourceEvent>(READ_CHANNEL);
+    let reader = tokio::spawn(read_source(env.client.clone(), source.clone(), offset, tx));
+    let _reader = AbortOnDrop(reader);
+
+    tracing::info!(shard = %spec.id, %source, offset, plugin = %instance.version().short(), "shard is primary");
+    status.set_primary(instance.version().as_str());
+    let mut txn = Txn::new(spec, env, db.clone(), status.clone(), sequencer, Publisher::with_own_clock(), instance, rx);
+    loop {
+        match txn.run_one(shutdown).await? {
+            TxnEnd::Committed => {}
+            TxnEnd::Shutdown => {
+                txn.finish_acks().await?;
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Aborts a task when dropped (the source reader dies with its shard's life).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_are_named_after_their_partition() {
+        let cases = [
+            ("examples/stream-sum/chunks/part-000", "chunks-part-000"),
+            ("examples/stream-sum/chunks/part-017", "chunks-part-017"),
+            ("solo", "solo"),
+        ];
+        for (journal, want) in cases {
+            assert_eq!(shard_id_for(journal), want, "{journal}");
+        }
+    }
+}

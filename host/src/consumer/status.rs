@@ -1,0 +1,130 @@
+//! What a shard reports about itself: state, plugin version, progress, last error.
+//!
+//! Shared between the shard's task (writer) and the status listing (readers). Gazette
+//! reports a shard's `ReplicaStatus` (PRIMARY, FAILED with errors, …) through etcd and
+//! `consumer.Shard/List`; ours is read in process.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+/// A shard's state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShardState {
+    /// Restoring its checkpoint and starting its plugin.
+    Recovering,
+    /// Running transactions.
+    Primary,
+    /// Its last life failed; it restarts after a backoff.
+    Failed,
+    /// Shut down.
+    Stopped,
+}
+
+impl ShardState {
+    /// Upper-case name, as Gazette prints replica status codes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ShardState::Recovering => "RECOVERING",
+            ShardState::Primary => "PRIMARY",
+            ShardState::Failed => "FAILED",
+            ShardState::Stopped => "STOPPED",
+        }
+    }
+}
+
+/// A point-in-time copy of a shard's status.
+#[derive(Clone, Debug)]
+pub struct StatusSnapshot {
+    /// The shard id.
+    pub id: String,
+    /// Its state.
+    pub state: ShardState,
+    /// SHA-256 of the plugin version it runs (empty before the first start).
+    pub plugin: String,
+    /// Transactions committed since the process started.
+    pub transactions: u64,
+    /// Messages consumed in committed transactions.
+    pub messages: u64,
+    /// Read-through offset of the source as of the last commit.
+    pub read_through: i64,
+    /// When the last transaction committed.
+    pub last_commit: Option<SystemTime>,
+    /// The last failure, if any.
+    pub last_error: Option<String>,
+}
+
+/// A shard's live status.
+#[derive(Debug)]
+pub struct ShardStatus {
+    /// Everything but the counters.
+    inner: Mutex<StatusSnapshot>,
+    /// Transactions committed, readable without the lock (backoff resets on progress).
+    transactions: AtomicU64,
+}
+
+impl ShardStatus {
+    /// A new shard's status.
+    pub fn new(id: &str) -> Self {
+        ShardStatus {
+            inner: Mutex::new(StatusSnapshot {
+                id: id.to_owned(),
+                state: ShardState::Recovering,
+                plugin: String::new(),
+                transactions: 0,
+                messages: 0,
+                read_through: 0,
+                last_commit: None,
+                last_error: None,
+            }),
+            transactions: AtomicU64::new(0),
+        }
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut StatusSnapshot) -> R) -> R {
+        let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut guard)
+    }
+
+    /// Sets the state.
+    pub fn set(&self, state: ShardState) {
+        self.with(|s| s.state = state);
+    }
+
+    /// Primary, running `plugin`.
+    pub fn set_primary(&self, plugin: &str) {
+        self.with(|s| {
+            s.state = ShardState::Primary;
+            s.plugin = plugin.to_owned();
+        });
+    }
+
+    /// Failed with `error`.
+    pub fn fail(&self, error: &str) {
+        self.with(|s| {
+            s.state = ShardState::Failed;
+            s.last_error = Some(error.to_owned());
+        });
+    }
+
+    /// A transaction of `messages` messages committed, reading through `read_through`.
+    pub fn committed(&self, messages: u64, read_through: i64) {
+        self.transactions.fetch_add(1, Ordering::Relaxed);
+        self.with(|s| {
+            s.transactions += 1;
+            s.messages += messages;
+            s.read_through = read_through;
+            s.last_commit = Some(SystemTime::now());
+        });
+    }
+
+    /// Transactions committed so far.
+    pub fn transactions(&self) -> u64 {
+        self.transactions.load(Ordering::Relaxed)
+    }
+
+    /// A copy of the status.
+    pub fn snapshot(&self) -> StatusSnapshot {
+        self.with(|s| s.clone())
+    }
+}

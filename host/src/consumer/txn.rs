@@ -1,0 +1,326 @@
+//! The transaction loop of a primary shard.
+//!
+//! Gazette's `consumer/transaction.go`, reduced to what a shard with one plugin needs:
+//!
+//! 1. **Consume**: apply read-uncommitted envelopes to the sequencer; hand each
+//!    committed message to the guest, packed into batches of one journal. The first
+//!    message starts the clock: the transaction keeps consuming while input flows and
+//!    for at least `min_txn_duration`, waits (up to `max_txn_duration`) for an ACK that
+//!    an upstream producer's open transaction promises, and closes as soon as input
+//!    stalls after that — or at `max_txn_duration` regardless.
+//! 2. **Finalize**: the guest flushes its cache into store writes.
+//! 3. **Publish**: once the previous transaction's ACKs are written (so this one's
+//!    messages follow them in every journal), frame the guest's publishes as
+//!    CONTINUE_TXN messages and append them; wait until they are durable.
+//! 4. **Checkpoint** the sequencer (read-through offsets, producer states) with this
+//!    transaction's ACK intents, and **commit** it with the store writes in one RocksDB
+//!    write batch — the commit point.
+//! 5. **Acknowledge**: append the ACK intents in the background; the next transaction
+//!    consumes meanwhile but publishes nothing before they land.
+//!
+//! A crash anywhere leaves either the old checkpoint (its ACK intents, re-appended on
+//! recovery, roll back this transaction's publishes; its offsets re-read the input and
+//! its producer states drop what was already applied) or the new one (its intents are
+//! re-appended, which is idempotent).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{anyhow, Context};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use super::checkpoint::Checkpoint;
+use super::shard::{stopped, ShardEnv, ShardSpec};
+use super::source::{read_range, Backoff, SourceEvent};
+use super::status::ShardStatus;
+use crate::journal::{AppendRequest, AppendResult, JournalClient, JournalError};
+use crate::message::{Envelope, Publisher, Sequencer, SequencerError};
+use crate::runtime::{CallError, MessageBatch, SummerInstance, TxnOutput};
+use crate::store::ShardDb;
+
+/// Most messages handed to the guest in one `consume` call.
+pub const MAX_BATCH_MESSAGES: usize = 256;
+/// Most frame bytes handed to the guest in one `consume` call (a batch holds at least
+/// one message, whatever its size).
+pub const MAX_BATCH_BYTES: usize = 1 << 20;
+/// Producers silent for longer than this are dropped from checkpoints (Gazette's 24 h).
+pub const PRUNE_HORIZON: Duration = Duration::from_secs(24 * 3600);
+
+/// How a transaction ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum TxnEnd {
+    /// It committed.
+    Committed,
+    /// Shutdown was requested; it was abandoned before its commit.
+    Shutdown,
+}
+
+/// A shard's transaction machinery, kept across its transactions.
+pub struct Txn {
+    /// The shard's spec.
+    spec: ShardSpec,
+    /// Journals.
+    client: Arc<dyn JournalClient>,
+    /// The shard's store.
+    db: ShardDb,
+    /// Progress reporting.
+    status: Arc<ShardStatus>,
+    /// Read-committed sequencing of the source.
+    sequencer: Sequencer,
+    /// This shard life's producer (fresh id per life).
+    publisher: Publisher,
+    /// The guest; `None` only while a call runs on a blocking thread.
+    instance: Option<SummerInstance>,
+    /// Envelopes from the source reader.
+    rx: mpsc::Receiver<SourceEvent>,
+    /// The batch being filled for the guest; `None` only while the guest consumes it.
+    batch: Option<MessageBatch>,
+    /// ACK appends of the previous transaction, still in flight.
+    prev_acks: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Txn {
+    /// The machinery of a shard that just recovered.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        spec: &ShardSpec,
+        env: &ShardEnv,
+        db: ShardDb,
+        status: Arc<ShardStatus>,
+        sequencer: Sequencer,
+        publisher: Publisher,
+        instance: SummerInstance,
+        rx: mpsc::Receiver<SourceEvent>,
+    ) -> Self {
+        Txn {
+            spec: spec.clone(),
+            client: env.client.clone(),
+            db,
+            status,
+            sequencer,
+            publisher,
+            instance: Some(instance),
+            rx,
+            batch: Some(MessageBatch::new(&spec.source)),
+            prev_acks: None,
+        }
+    }
+
+    /// Runs one transaction to its commit, or until shutdown is requested.
+    ///
+    /// # Errors
+    /// Anything that fails the transaction; nothing of it was committed.
+    pub async fn run_one(&mut self, shutdown: &mut watch::Receiver<bool>) -> anyhow::Result<TxnEnd> {
+        let (min, max) = (self.spec.min_txn_duration, self.spec.max_txn_duration);
+        let mut began: Option<Instant> = None;
+        let mut consumed = 0u64;
+        loop {
+            let now = Instant::now();
+            let timer = match began {
+                None => None,
+                Some(b) if now >= b + max => break,
+                Some(b) if now < b + min => Some(b + min),
+                Some(b) if self.sequencer.has_pending() => Some(b + max),
+                Some(_) => match self.rx.try_recv() {
+                    Ok(event) => {
+                        consumed += self.handle(event).await?;
+                        continue;
+                    }
+                    Err(mpsc::error::TryRecvError::Empty) => break, // Input stalled: close.
+                    Err(mpsc::error::TryRecvError::Disconnected) => return Err(reader_gone(&self.spec)),
+                },
+            };
+            let sleep = tokio::time::sleep_until(timer.unwrap_or(now + max).into());
+            tokio::select! {
+                event = self.rx.recv() => {
+                    let event = event.ok_or_else(|| reader_gone(&self.spec))?;
+                    let n = self.handle(event).await?;
+                    if n > 0 && began.is_none() {
+                        began = Some(Instant::now());
+                        self.publisher.clock().update(SystemTime::now());
+                    }
+                    consumed += n;
+                }
+                _ = sleep, if timer.is_some() => {}
+                _ = stopped(shutdown) => {
+                    self.abort();
+                    return Ok(TxnEnd::Shutdown);
+                }
+            }
+        }
+        self.commit(consumed, shutdown).await?;
+        Ok(TxnEnd::Committed)
+    }
+
+    /// Waits for the previous transaction's ACKs.
+    ///
+    /// # Errors
+    /// An ACK could not be appended.
+    pub async fn finish_acks(&mut self) -> anyhow::Result<()> {
+        match self.prev_acks.take() {
+            Some(task) => task.await.context("ACK task")?,
+            None => Ok(()),
+        }
+    }
+
+    /// Applies one source event; returns how many messages went to the guest.
+    async fn handle(&mut self, event: SourceEvent) -> anyhow::Result<u64> {
+        let env = match event {
+            SourceEvent::Envelope(env) => env,
+            SourceEvent::Malformed(e) => {
+                // Policy: a line that is not a message is reported and skipped; the
+                // messages around it (other streams) are unaffected.
+                tracing::error!(shard = %self.spec.id, journal = %e.journal, begin = e.begin, end = e.end, error = %e, "skipping a line that is not a message");
+                return Ok(0);
+            }
+        };
+        let outcome = self.sequencer.queue_uncommitted(env)?;
+        if !outcome.commits() {
+            return Ok(0);
+        }
+        let mut n = 0;
+        loop {
+            match self.sequencer.step() {
+                Ok(Some(env)) => {
+                    self.push(env).await?;
+                    n += 1;
+                }
+                Ok(None) => return Ok(n),
+                Err(SequencerError::ReplayRequired { journal, begin, end }) => {
+                    let envelopes = read_range(&*self.client, journal.clone(), begin, end)
+                        .await
+                        .with_context(|| format!("replaying {journal} [{begin}, {end})"))?;
+                    self.sequencer.start_replay(envelopes)?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Adds a committed message to the batch, handing the batch to the guest first if
+    /// it is full or holds another journal's messages.
+    async fn push(&mut self, env: Envelope) -> anyhow::Result<()> {
+        let batch = self.batch.as_mut().ok_or_else(|| anyhow!("batch in use"))?;
+        let full = batch.len() >= MAX_BATCH_MESSAGES || batch.frame_bytes() + env.message.len() > MAX_BATCH_BYTES;
+        if !batch.is_empty() && (full || batch.journal() != &*env.journal) {
+            self.flush().await?;
+        }
+        let batch = self.batch.as_mut().ok_or_else(|| anyhow!("batch in use"))?;
+        if batch.is_empty() && batch.journal() != &*env.journal {
+            batch.reset(&env.journal);
+        }
+        batch.push(env.begin as u64, &env.message);
+        Ok(())
+    }
+
+    /// Hands the batch to the guest's `consume`.
+    async fn flush(&mut self) -> anyhow::Result<()> {
+        let Some(batch) = self.batch.as_ref().filter(|b| !b.is_empty()) else { return Ok(()) };
+        let (journal, count) = (batch.journal().to_owned(), batch.len());
+        let first = batch.first_offset().unwrap_or_default();
+        let (result, mut batch) = self.on_guest(|instance, batch| instance.consume(batch)).await?;
+        result.with_context(|| format!("consuming {count} messages of {journal} from offset {first}"))?;
+        let journal = batch.journal().to_owned();
+        batch.reset(&journal);
+        self.batch = Some(batch);
+        Ok(())
+    }
+
+    /// Runs `f` on the guest on a blocking thread (a call may take up to its deadline).
+    async fn on_guest<R: Send + 'static>(
+        &mut self,
+        f: impl FnOnce(&mut SummerInstance, &MessageBatch) -> R + Send + 'static,
+    ) -> anyhow::Result<(R, MessageBatch)> {
+        let mut instance = self.instance.take().ok_or_else(|| anyhow!("the guest instance was lost"))?;
+        let batch = self.batch.take().ok_or_else(|| anyhow!("batch in use"))?;
+        let (instance, batch, r) = tokio::task::spawn_blocking(move || {
+            let r = f(&mut instance, &batch);
+            (instance, batch, r)
+        })
+        .await
+        .context("guest call task")?;
+        self.instance = Some(instance);
+        Ok((r, batch))
+    }
+
+    /// Abandons the transaction in flight.
+    fn abort(&mut self) {
+        if let Some(instance) = self.instance.as_mut() {
+            instance.abort_txn();
+        }
+    }
+
+    /// Finalizes, publishes, checkpoints, commits and acknowledges.
+    async fn commit(&mut self, consumed: u64, shutdown: &watch::Receiver<bool>) -> anyhow::Result<()> {
+        self.flush().await?;
+        let (out, batch) = self.on_guest(|instance, _| instance.finalize_txn()).await?;
+        self.batch = Some(batch);
+        let TxnOutput { writes, published } = out.map_err(|e: CallError| anyhow!(e)).context("finalizing the transaction")?;
+
+        // This transaction's messages must follow the previous one's ACKs.
+        self.finish_acks().await.context("acknowledging the previous transaction")?;
+        for p in &published {
+            self.publisher
+                .publish_uncommitted(&p.journal, &p.message)
+                .with_context(|| format!("framing a message the guest published to {}", p.journal))?;
+        }
+        let appends = self.publisher.take_appends().into_iter().map(|a| {
+            let req = AppendRequest::new(a.journal.to_string(), a.bytes);
+            append_retrying(&*self.client, req, shutdown)
+        });
+        futures::future::try_join_all(appends).await.context("appending the transaction's messages")?;
+
+        let state = self.sequencer.checkpoint(PRUNE_HORIZON);
+        let read_through = state.read_through.get(self.spec.source.as_str()).copied().unwrap_or(0);
+        let intents = self.publisher.build_ack_intents();
+        let checkpoint = Checkpoint {
+            sequencer: state,
+            ack_intents: intents.iter().map(|a| (a.journal.clone(), a.intent.clone())).collect(),
+        };
+        // COMMIT POINT: the guest's writes and the checkpoint, in one write batch.
+        self.db.commit(writes, checkpoint.encode()).await.context("committing the store")?;
+        self.status.committed(consumed, read_through);
+
+        let client = self.client.clone();
+        let shutdown = shutdown.clone();
+        self.prev_acks = Some(tokio::spawn(async move {
+            for intent in intents {
+                let journal = intent.journal.to_string();
+                append_retrying(&*client, AppendRequest::new(journal.clone(), intent.intent), &shutdown)
+                    .await
+                    .with_context(|| format!("appending the ACK intent to {journal}"))?;
+            }
+            Ok(())
+        }));
+        Ok(())
+    }
+}
+
+fn reader_gone(spec: &ShardSpec) -> anyhow::Error {
+    anyhow!("the reader of {} stopped", spec.source)
+}
+
+/// Appends `req`, retrying transient failures with backoff until shutdown.
+///
+/// # Errors
+/// A permanent failure (unknown journal, register mismatch, …), or shutdown while
+/// retrying.
+pub async fn append_retrying(
+    client: &dyn JournalClient,
+    req: AppendRequest,
+    shutdown: &watch::Receiver<bool>,
+) -> Result<AppendResult, JournalError> {
+    let mut backoff = Backoff::default();
+    loop {
+        match client.append(req.clone()).await {
+            Ok(r) => return Ok(r),
+            Err(e) if e.is_transient() && !*shutdown.borrow() => {
+                let delay = backoff.next_delay();
+                tracing::warn!(journal = %req.journal, error = %e, retry_in = ?delay, "append failed; retrying");
+                tokio::time::sleep(delay).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}

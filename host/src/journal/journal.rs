@@ -1,0 +1,301 @@
+//! One journal: its spec, fragment files, registers and the append path.
+//!
+//! Plays the part of Gazette's replica pipeline and spool (`broker/append_fsm.go`,
+//! `broker/fragment/spool.go`) on a single disk. An append is checked (flags, explicit
+//! offset, `check_registers`), written to the tail fragment file and to the commit
+//! index under the journal's lock, so appends never interleave, and is then handed to
+//! the [`Syncer`] which fdatasyncs it together with every other pending append. Only
+//! when its bytes are durable does the committed head advance — that is when readers
+//! see them and when the appender is acknowledged.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use sha1::{Digest, Sha1};
+use tokio::sync::watch;
+
+use super::client::{AppendRequest, AppendResult};
+use super::error::JournalError;
+use super::fragment::{sync_dir, FragmentFile};
+use super::labels::LabelSet;
+use super::record::IndexRecord;
+use super::recover::recover;
+use super::spec::JournalSpec;
+use super::syncer::{SyncWork, Syncer};
+
+/// The committed state readers and appenders wait on.
+#[derive(Clone, Debug, Default)]
+pub struct Commit {
+    /// Committed (durable, readable) write head.
+    pub head: i64,
+    /// Set when the journal stops serving (deleted, I/O failure, shutdown).
+    pub closed: Option<Arc<str>>,
+}
+
+/// A journal spec with its revisions.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct SpecRecord {
+    /// The spec.
+    pub spec: JournalSpec,
+    /// Revision at which the journal was created.
+    pub create_revision: i64,
+    /// Revision of the spec's last change.
+    pub mod_revision: i64,
+}
+
+/// Mutable append-side state.
+struct State {
+    /// Fragment files, sorted; the last one takes appends.
+    fragments: Vec<FragmentFile>,
+    /// The commit index file.
+    index: Arc<std::fs::File>,
+    /// Bytes written to the index.
+    index_len: u64,
+    /// End of written bytes, including appends awaiting their sync.
+    write_end: i64,
+    /// Durable head (mirrors `Commit::head`).
+    committed: i64,
+    /// Registers after the last written append.
+    registers: LabelSet,
+    /// Files written since the last sync was captured.
+    unsynced: Vec<Arc<std::fs::File>>,
+    /// Whether the journal is queued with the syncer.
+    queued: bool,
+    /// Why the journal no longer accepts appends, if it does not.
+    closed: Option<Arc<str>>,
+}
+
+/// A journal stored in its own directory.
+pub struct Journal {
+    /// The journal's name.
+    name: String,
+    /// Its directory.
+    dir: PathBuf,
+    /// Spec and revisions.
+    spec: Mutex<SpecRecord>,
+    /// Append-side state.
+    state: Mutex<State>,
+    /// Committed head, watched by readers and appenders.
+    commit_tx: watch::Sender<Commit>,
+    /// The shared group committer.
+    syncer: Arc<Syncer>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Journal {
+    /// Opens (recovering a torn tail) the journal stored in `dir`.
+    pub fn open(dir: &Path, spec: SpecRecord, syncer: Arc<Syncer>) -> Result<Arc<Self>, JournalError> {
+        let rec = recover(dir)?;
+        if rec.truncated_bytes > 0 {
+            tracing::warn!(journal = %spec.spec.name, bytes = rec.truncated_bytes, "truncated a torn tail");
+        }
+        let state = State {
+            fragments: rec.fragments,
+            index: Arc::new(rec.index),
+            index_len: rec.index_len,
+            write_end: rec.head,
+            committed: rec.head,
+            registers: rec.registers,
+            unsynced: Vec::new(),
+            queued: false,
+            closed: None,
+        };
+        Ok(Arc::new(Journal {
+            name: spec.spec.name.clone(),
+            dir: dir.to_path_buf(),
+            spec: Mutex::new(spec),
+            state: Mutex::new(state),
+            commit_tx: watch::Sender::new(Commit { head: rec.head, closed: None }),
+            syncer,
+        }))
+    }
+
+    /// The journal's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The journal's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The spec and its revisions.
+    pub fn spec(&self) -> SpecRecord {
+        lock(&self.spec).clone()
+    }
+
+    /// Replaces the spec (after it was persisted).
+    pub fn set_spec(&self, rec: SpecRecord) {
+        *lock(&self.spec) = rec;
+    }
+
+    /// The committed head.
+    pub fn head(&self) -> i64 {
+        self.commit_tx.borrow().head
+    }
+
+    /// The journal's registers (including appends awaiting their sync).
+    pub fn registers(&self) -> LabelSet {
+        lock(&self.state).registers.clone()
+    }
+
+    /// A receiver of commit updates.
+    pub fn subscribe(&self) -> watch::Receiver<Commit> {
+        self.commit_tx.subscribe()
+    }
+
+    /// Stops the journal: pending and future appends and reads fail with `why`.
+    pub fn close(&self, why: &str) {
+        let why: Arc<str> = why.into();
+        lock(&self.state).closed.get_or_insert_with(|| why.clone());
+        self.commit_tx.send_modify(|c| {
+            c.closed.get_or_insert(why);
+        });
+    }
+
+    /// The fragment file covering committed `offset`: its begin, committed end and file.
+    pub fn fragment_at(&self, offset: i64) -> Option<(i64, i64, Arc<std::fs::File>)> {
+        let st = lock(&self.state);
+        if offset < 0 || offset >= st.committed {
+            return None;
+        }
+        let idx = st.fragments.partition_point(|f| f.begin <= offset).checked_sub(1)?;
+        let f = &st.fragments[idx];
+        Some((f.begin, f.end().min(st.committed), f.file.clone()))
+    }
+
+    /// The committed `[begin, end)` of every fragment file, in order.
+    pub fn fragments(&self) -> Vec<(i64, i64)> {
+        let st = lock(&self.state);
+        st.fragments
+            .iter()
+            .filter(|f| f.begin < st.committed)
+            .map(|f| (f.begin, f.end().min(st.committed)))
+            .collect()
+    }
+
+    /// Appends `req.content` atomically and waits until it is durable.
+    ///
+    /// # Errors
+    /// `NotAllowed` (read-only journal), `WrongAppendOffset`, `RegisterMismatch`,
+    /// `Invalid` (register changes without content), `Io` (the journal is then closed).
+    pub async fn append(self: &Arc<Self>, req: &AppendRequest) -> Result<AppendResult, JournalError> {
+        let sum: [u8; 20] = Sha1::digest(&req.content).into();
+        let (begin, end, registers) = self.write(req)?;
+        let mut rx = self.subscribe();
+        let commit = rx
+            .wait_for(|c| c.head >= end || c.closed.is_some())
+            .await
+            .map_err(|_| JournalError::Unavailable(format!("journal {:?} closed", self.name)))?
+            .clone();
+        if commit.head < end {
+            let why = commit.closed.as_deref().unwrap_or("closed");
+            return Err(JournalError::Unavailable(format!("journal {:?}: {why}", self.name)));
+        }
+        Ok(AppendResult { journal: self.name.clone(), begin, end, sha1: sum, registers })
+    }
+
+    /// The locked part of an append: checks, writes and queues the sync.
+    fn write(self: &Arc<Self>, req: &AppendRequest) -> Result<(i64, i64, LabelSet), JournalError> {
+        let spec = self.spec().spec;
+        let mut st = lock(&self.state);
+        if let Some(why) = &st.closed {
+            return Err(JournalError::Unavailable(format!("journal {:?}: {why}", self.name)));
+        }
+        if !spec.may_write() {
+            return Err(JournalError::NotAllowed { journal: self.name.clone(), op: "append" });
+        }
+        if req.offset != 0 && req.offset != st.write_end {
+            return Err(JournalError::WrongAppendOffset {
+                journal: self.name.clone(),
+                offset: req.offset,
+                write_head: st.write_end,
+            });
+        }
+        if let Some(sel) = &req.check_registers {
+            if !st.registers.is_empty() && !sel.matches(&st.registers) {
+                return Err(JournalError::RegisterMismatch { journal: self.name.clone(), registers: st.registers.clone() });
+            }
+        }
+        if req.content.is_empty() {
+            if !req.union_registers.is_empty() || !req.subtract_registers.is_empty() {
+                return Err(JournalError::invalid(format!(
+                    "journal {:?}: register union/subtract requires at least one content byte",
+                    self.name
+                )));
+            }
+            // A write barrier: it commits once everything written before it has.
+            return Ok((st.write_end, st.write_end, st.registers.clone()));
+        }
+        let result = self.write_locked(&mut st, req, spec.fragment.length);
+        if let Err(e) = &result {
+            st.closed = Some(format!("failed by {e}").into());
+        }
+        result
+    }
+
+    fn write_locked(self: &Arc<Self>, st: &mut State, req: &AppendRequest, roll_at: i64) -> Result<(i64, i64, LabelSet), JournalError> {
+        let begin = st.write_end;
+        let end = begin + req.content.len() as i64;
+        if st.fragments.last().is_none_or(|f| f.len >= roll_at) {
+            st.fragments.push(FragmentFile::create(&self.dir, begin)?);
+            sync_dir(&self.dir)?;
+        }
+        let frag = st.fragments.last_mut().expect("a tail fragment exists");
+        frag.write_tail(&req.content)?;
+        let file = frag.file.clone();
+
+        let registers = st.registers.union(&req.union_registers).subtract(&req.subtract_registers);
+        let record = IndexRecord {
+            begin: begin as u64,
+            end: end as u64,
+            durable: st.committed as u64,
+            content_crc: crc32fast::hash(&req.content),
+            registers: (registers != st.registers).then(|| registers.clone()),
+        };
+        let bytes = record.encode();
+        std::os::unix::fs::FileExt::write_all_at(&*st.index, &bytes, st.index_len)
+            .map_err(|e| JournalError::io(format!("writing index of journal {:?}", self.name), e))?;
+        st.index_len += bytes.len() as u64;
+        st.write_end = end;
+        st.registers = registers.clone();
+        if !st.unsynced.iter().any(|f| Arc::ptr_eq(f, &file)) {
+            st.unsynced.push(file);
+        }
+        if !st.queued {
+            st.queued = true;
+            self.syncer.enqueue(self.clone());
+        }
+        Ok((begin, end, registers))
+    }
+
+    /// Captures what the next sync must make durable (called by the syncer).
+    pub(super) fn take_sync_work(&self) -> SyncWork {
+        let mut st = lock(&self.state);
+        st.queued = false;
+        let mut files = std::mem::take(&mut st.unsynced);
+        files.push(st.index.clone());
+        SyncWork { files, target: st.write_end }
+    }
+
+    /// Publishes the outcome of a sync (called by the syncer).
+    pub(super) fn finish_sync(&self, target: i64, result: Result<(), String>) {
+        let mut st = lock(&self.state);
+        match result {
+            Ok(()) if target > st.committed => {
+                st.committed = target;
+                self.commit_tx.send_modify(|c| c.head = target);
+            }
+            Ok(()) => {}
+            Err(e) => {
+                let why: Arc<str> = format!("sync failed: {e}").into();
+                st.closed = Some(why.clone());
+                self.commit_tx.send_modify(|c| c.closed = Some(why));
+            }
+        }
+    }
+}

@@ -1,0 +1,34 @@
+//! Journals: named, append-only, durable byte logs addressed by offset.
+//!
+//! The storage side of Gazette's broker (`broker/`, `broker/fragment/`) for one disk:
+//! fragment files, a checksummed commit index with registers, group-committed
+//! fdatasync, torn-tail recovery, and reads that wake on commit. [`JournalClient`]
+//! is how the rest of the host uses journals, locally ([`LocalClient`]) or over gRPC.
+
+mod client;
+pub mod defaults;
+mod duration;
+mod error;
+mod fragment;
+mod journal;
+mod labels;
+mod read;
+mod record;
+mod recover;
+pub mod selector;
+mod spec;
+mod storage;
+mod syncer;
+
+pub use client::{
+    AppendRequest, AppendResult, ApplyChange, JournalClient, JournalInfo, LocalClient, ReadChunk, ReadRequest,
+    LOCAL_READ_CHUNK,
+};
+pub use error::JournalError;
+pub use journal::{Commit, Journal, SpecRecord};
+pub use labels::{validate_label_name, validate_label_value, Label, LabelSelector, LabelSet};
+pub use read::{chunks, FragmentMeta, ReadEvent};
+pub use recover::INDEX_FILE;
+pub use spec::{flags, validate_journal_name, Codec, FragmentSpec, JournalSpec};
+pub use storage::Storage;
+pub use fragment::FragmentFile;

@@ -1,0 +1,285 @@
+//! Reading JSON-lines frames: splitting journal bytes into lines and extracting each
+//! line's message UUID.
+//!
+//! Mirrors the read half of Gazette's `message/framing_json.go` plus the envelope
+//! bookkeeping of `ReadUncommittedIter` (`message/reader.go`): each frame is one
+//! `\n`-terminated line, and its envelope records the `[begin, end)` journal offsets.
+//!
+//! The UUID is found by a prefix scan when it is the first member (as every frame
+//! this host writes has it), so the rest of the message is only checked for UTF-8
+//! and a closing `}`; otherwise the line is fully parsed. A line that is not a JSON
+//! object or has no valid UUID is a [`DecodeError`] naming the journal and offsets,
+//! and decoding resumes at the next line. A final line without its `\n` is
+//! incomplete, not an error: it is kept until more bytes arrive.
+
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
+use thiserror::Error;
+use uuid::Uuid;
+
+use super::envelope::{Envelope, Offset};
+use super::framing::{trim_json_whitespace, KeyIsUuid, UUID_PREFIX, UUID_TEXT_LEN};
+use super::uuid::is_message_uuid;
+
+/// Why one line could not be decoded.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum DecodeErrorKind {
+    /// The line is not valid UTF-8.
+    #[error("not valid UTF-8 (first bad byte at line offset {0})")]
+    NotUtf8(usize),
+    /// The line is not one JSON object.
+    #[error("not a JSON object: {0}")]
+    NotAnObject(String),
+    /// The object has no top-level `UUID` member.
+    #[error("no \"UUID\" field")]
+    MissingUuid,
+    /// The `UUID` member is not a version-1 (or nil) UUID string.
+    #[error("invalid \"UUID\" field: {0}")]
+    InvalidUuid(String),
+}
+
+/// A line of a journal that is not a valid message frame.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[error("journal {journal} [{begin}, {end}): {kind}")]
+pub struct DecodeError {
+    /// The journal the line was read from.
+    pub journal: Arc<str>,
+    /// Offset of the line's first byte.
+    pub begin: Offset,
+    /// Offset just past the line's `\n`.
+    pub end: Offset,
+    /// What is wrong with it.
+    pub kind: DecodeErrorKind,
+}
+
+/// Extracts the message UUID of one line (with or without its trailing `\n`).
+///
+/// # Errors
+/// A [`DecodeErrorKind`] if the line is not a JSON object carrying a valid UUID.
+pub fn extract_uuid(line: &[u8]) -> Result<Uuid, DecodeErrorKind> {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    if let Err(e) = std::str::from_utf8(line) {
+        return Err(DecodeErrorKind::NotUtf8(e.valid_up_to()));
+    }
+    let end = UUID_PREFIX.len() + UUID_TEXT_LEN;
+    if line.starts_with(UUID_PREFIX) && line.len() > end + 1 && line[end] == b'"' && matches!(line[end + 1], b',' | b'}') {
+        // Fast path: `{"UUID":"<36 chars>"` then `,` or `}`.
+        if trim_json_whitespace(line).last() != Some(&b'}') {
+            return Err(DecodeErrorKind::NotAnObject("line does not end with '}'".into()));
+        }
+        return parse_message_uuid(&line[UUID_PREFIX.len()..end]);
+    }
+    full_parse(line)
+}
+
+fn parse_message_uuid(text: &[u8]) -> Result<Uuid, DecodeErrorKind> {
+    let uuid = Uuid::try_parse_ascii(text).map_err(|e| DecodeErrorKind::InvalidUuid(format!("{:?}: {e}", String::from_utf8_lossy(text))))?;
+    if !is_message_uuid(&uuid) {
+        return Err(DecodeErrorKind::InvalidUuid(format!("{uuid} is not a version-1 UUID")));
+    }
+    Ok(uuid)
+}
+
+fn full_parse(line: &[u8]) -> Result<Uuid, DecodeErrorKind> {
+    let mut de = serde_json::Deserializer::from_slice(line);
+    let found = (&mut de).deserialize_map(UuidVisitor).and_then(|v| de.end().map(|()| v));
+    match found {
+        Err(e) => Err(DecodeErrorKind::NotAnObject(e.to_string())),
+        Ok(None) => Err(DecodeErrorKind::MissingUuid),
+        Ok(Some(Err(kind))) => Err(kind),
+        Ok(Some(Ok(text))) => parse_message_uuid(text.as_bytes()),
+    }
+}
+
+/// Finds the (last) top-level `UUID` member; `Some(Err)` if it is not a string.
+struct UuidVisitor;
+
+impl<'de> Visitor<'de> for UuidVisitor {
+    type Value = Option<Result<String, DecodeErrorKind>>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut found = None;
+        while let Some(KeyIsUuid(is_uuid)) = map.next_key()? {
+            if is_uuid {
+                let value: serde_json::Value = map.next_value()?;
+                found = Some(match value {
+                    serde_json::Value::String(s) => Ok(s),
+                    other => Err(DecodeErrorKind::InvalidUuid(format!("not a string: {other}"))),
+                });
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// Splits a journal's bytes into frames and decodes each into an [`Envelope`].
+///
+/// Feed it bytes in journal order with [`push`](Self::push); take frames with
+/// [`next_frame`](Self::next_frame). Frames are zero-copy slices of the pushed bytes.
+#[derive(Debug)]
+pub struct FrameDecoder {
+    /// The journal being decoded, named in envelopes and errors.
+    journal: Arc<str>,
+    /// Journal offset of `buf[0]`.
+    offset: Offset,
+    /// Bytes pushed but not yet returned as frames.
+    buf: BytesMut,
+    /// How far into `buf` the newline search has already looked.
+    scanned: usize,
+}
+
+impl FrameDecoder {
+    /// A decoder whose first pushed byte is at `offset` of `journal`.
+    pub fn new(journal: impl Into<Arc<str>>, offset: Offset) -> FrameDecoder {
+        FrameDecoder { journal: journal.into(), offset, buf: BytesMut::new(), scanned: 0 }
+    }
+
+    /// Appends the next bytes of the journal.
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// The journal offset of the next frame (the first byte not yet returned).
+    pub fn offset(&self) -> Offset {
+        self.offset
+    }
+
+    /// Bytes of an incomplete final line, waiting for the rest of it.
+    pub fn incomplete_len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// The journal this decoder reads.
+    pub fn journal(&self) -> &Arc<str> {
+        &self.journal
+    }
+
+    /// The next complete frame, `None` if no complete line is buffered (an
+    /// incomplete final line is not an error). A bad line yields `Some(Err)` and is
+    /// skipped: the following call continues at the next line.
+    pub fn next_frame(&mut self) -> Option<Result<Envelope, DecodeError>> {
+        let newline = self.buf[self.scanned..].iter().position(|&b| b == b'\n');
+        let Some(i) = newline else {
+            self.scanned = self.buf.len();
+            return None;
+        };
+        let line = self.buf.split_to(self.scanned + i + 1).freeze();
+        self.scanned = 0;
+        let begin = self.offset;
+        let end = begin + line.len() as Offset;
+        self.offset = end;
+        Some(match extract_uuid(&line) {
+            Ok(uuid) => Ok(Envelope { journal: self.journal.clone(), begin, end, uuid, message: line }),
+            Err(kind) => Err(DecodeError { journal: self.journal.clone(), begin, end, kind }),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const UUID: &str = "a747c01e-2c29-11ea-9402-010203040506";
+
+    #[test]
+    fn uuid_is_extracted_by_prefix_scan_or_full_parse() {
+        let cases = [
+            format!(r#"{{"UUID":"{UUID}","a":1}}"#),
+            format!(r#"{{"UUID":"{UUID}"}}"#),
+            format!(r#"{{"UUID":"{UUID}"}}  "#),
+            format!("{{\"a\":1,\"UUID\":\"{UUID}\"}}\n"),
+            format!(r#" {{ "UUID" : "{UUID}" }}"#),
+            format!(r#"{{"\u0055UID":"{}"}}"#, UUID.to_uppercase()),
+            format!(r#"{{"UUID":"{}"}}"#, UUID.replace('-', "")),
+            r#"{"UUID":"00000000-0000-0000-0000-000000000000"}"#.to_string(),
+        ];
+        for line in cases {
+            let got = extract_uuid(line.as_bytes()).map(|u| u.to_string());
+            let want = if line.contains("00000000-") { Uuid::nil().to_string() } else { UUID.to_string() };
+            assert_eq!(got, Ok(want), "{line}");
+        }
+    }
+
+    #[test]
+    fn bad_lines_are_classified() {
+        use DecodeErrorKind::*;
+        let v4 = "9b2e5f1c-3d4a-4b6c-8d7e-0f1a2b3c4d5e";
+        let cases: Vec<(Vec<u8>, fn(&DecodeErrorKind) -> bool)> = vec![
+            (b"".to_vec(), |k| matches!(k, NotAnObject(_))),
+            (b"[1,2]".to_vec(), |k| matches!(k, NotAnObject(_))),
+            (b"not json".to_vec(), |k| matches!(k, NotAnObject(_))),
+            (b"{\"a\":1}".to_vec(), |k| *k == MissingUuid),
+            (b"{\"UUID\":7}".to_vec(), |k| matches!(k, InvalidUuid(_))),
+            (b"{\"UUID\":\"nope\"}".to_vec(), |k| matches!(k, InvalidUuid(_))),
+            (format!("{{\"UUID\":\"{v4}\"}}").into_bytes(), |k| matches!(k, InvalidUuid(_))),
+            (b"{\"UUID\":\"a747c01e-2c29-11ea-9402-01020304050z\"}".to_vec(), |k| matches!(k, InvalidUuid(_))),
+            (format!("{{\"UUID\":\"{UUID}\",\"a\":1").into_bytes(), |k| matches!(k, NotAnObject(_))),
+            ([format!("{{\"UUID\":\"{UUID}\",\"a\":\"\u{e9}").as_bytes(), b"\xff\"}"].concat(), |k| matches!(k, NotUtf8(_))),
+            (b"\xff\xfe\xfd".to_vec(), |k| *k == NotUtf8(0)),
+        ];
+        for (line, check) in cases {
+            let err = extract_uuid(&line).unwrap_err();
+            assert!(check(&err), "{:?}: {err}", String::from_utf8_lossy(&line));
+        }
+    }
+
+    #[test]
+    fn decoder_yields_envelopes_with_offsets_and_resumes_after_bad_lines() {
+        let good = format!("{{\"UUID\":\"{UUID}\",\"n\":1}}\n");
+        let mut d = FrameDecoder::new("a/journal", 100);
+        d.push(good.as_bytes());
+        d.push(b"garbage\n");
+        d.push(b"\n");
+        d.push(good.as_bytes());
+
+        let first = d.next_frame().unwrap().unwrap();
+        let n = good.len() as i64;
+        assert_eq!((first.begin, first.end), (100, 100 + n));
+        assert_eq!(&first.message[..], good.as_bytes());
+        assert_eq!(first.uuid.to_string(), UUID);
+
+        let err = d.next_frame().unwrap().unwrap_err();
+        assert_eq!((err.begin, err.end), (100 + n, 108 + n));
+        assert!(err.to_string().starts_with(&format!("journal a/journal [{}, {}): not a JSON object", 100 + n, 108 + n)), "{err}");
+        let err = d.next_frame().unwrap().unwrap_err();
+        assert_eq!((err.begin, err.end), (108 + n, 109 + n));
+
+        let last = d.next_frame().unwrap().unwrap();
+        assert_eq!((last.begin, last.end), (109 + n, 109 + 2 * n));
+        assert!(d.next_frame().is_none());
+        assert_eq!(d.offset(), 109 + 2 * n);
+    }
+
+    #[test]
+    fn a_truncated_final_line_is_incomplete_until_the_rest_arrives() {
+        let good = format!("{{\"UUID\":\"{UUID}\"}}\n");
+        let (head, tail) = good.as_bytes().split_at(20);
+        let mut d = FrameDecoder::new("j", 0);
+        d.push(head);
+        assert!(d.next_frame().is_none());
+        assert!(d.next_frame().is_none());
+        assert_eq!(d.incomplete_len(), 20);
+        assert_eq!(d.offset(), 0);
+        d.push(tail);
+        let env = d.next_frame().unwrap().unwrap();
+        assert_eq!((env.begin, env.end), (0, good.len() as i64));
+        assert_eq!(d.incomplete_len(), 0);
+    }
+
+    #[test]
+    fn non_utf8_lines_are_errors_not_panics() {
+        let mut d = FrameDecoder::new("j", 0);
+        d.push(b"{\"UUID\":\"\xff\xff\"}\n\xc3\x28\n");
+        assert!(matches!(d.next_frame(), Some(Err(DecodeError { kind: DecodeErrorKind::NotUtf8(9), .. }))));
+        assert!(matches!(d.next_frame(), Some(Err(DecodeError { begin: 14, end: 17, .. }))));
+        assert!(d.next_frame().is_none());
+    }
+}

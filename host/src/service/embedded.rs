@@ -1,0 +1,122 @@
+//! The embedded broker: storage in a data directory, served over gRPC, with shutdown.
+//!
+//! This is what `streamsum-host broker` runs and what the main `--app` mode starts
+//! before its shards: it opens the [`Storage`], creates the stream-sum journals if
+//! they are missing, and serves `protocol.Journal` on a listener until shut down. The
+//! process's own shards use [`EmbeddedBroker::client`] (no gRPC hop).
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use crate::journal::{defaults, LocalClient, Storage};
+
+use super::proto::journal_server::JournalServer;
+use super::server::{Broker, BrokerSettings};
+
+/// Default largest append accepted over gRPC.
+pub const DEFAULT_MAX_APPEND_BYTES: usize = 256 << 20;
+/// Largest gRPC message accepted (an Append content frame, for instance).
+pub const MAX_FRAME_BYTES: usize = 64 << 20;
+
+/// Options of [`EmbeddedBroker::start`].
+#[derive(Clone, Debug)]
+pub struct EmbeddedOptions {
+    /// Chunk partitions of the stream-sum journals to create (0: create none).
+    pub partitions: usize,
+    /// Largest single append accepted.
+    pub max_append_bytes: usize,
+}
+
+impl Default for EmbeddedOptions {
+    fn default() -> Self {
+        EmbeddedOptions { partitions: defaults::DEFAULT_PARTITIONS, max_append_bytes: DEFAULT_MAX_APPEND_BYTES }
+    }
+}
+
+/// A running broker.
+pub struct EmbeddedBroker {
+    /// The journals it serves.
+    storage: Arc<Storage>,
+    /// The address it listens on.
+    local_addr: SocketAddr,
+    /// Set to true to stop serving.
+    shutdown: watch::Sender<bool>,
+    /// The server task.
+    server: JoinHandle<Result<(), tonic::transport::Error>>,
+}
+
+impl EmbeddedBroker {
+    /// Opens the storage in `data_dir`, creates the stream-sum journals if missing,
+    /// and serves gRPC on `listener`.
+    ///
+    /// # Errors
+    /// Storage that cannot be opened or journals that cannot be created.
+    pub async fn start(data_dir: &Path, listener: TcpListener, opts: EmbeddedOptions) -> anyhow::Result<Self> {
+        let dir = data_dir.to_path_buf();
+        let storage = tokio::task::spawn_blocking(move || Storage::open(&dir))
+            .await?
+            .with_context(|| format!("opening journals in {}", data_dir.display()))?;
+        let specs = defaults::stream_sum_specs(opts.partitions);
+        let s = storage.clone();
+        let created = tokio::task::spawn_blocking(move || s.create_missing(specs))
+            .await?
+            .context("creating the stream-sum journals")?;
+        let local_addr = listener.local_addr().context("listener address")?;
+        tracing::info!(%local_addr, data_dir = %data_dir.display(), created, "broker serving");
+
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let settings = BrokerSettings { endpoint: format!("http://{local_addr}"), max_append_bytes: opts.max_append_bytes };
+        let service = JournalServer::new(Broker::new(storage.clone(), settings, shutdown_rx.clone()))
+            .max_decoding_message_size(MAX_FRAME_BYTES)
+            .max_encoding_message_size(MAX_FRAME_BYTES);
+        let mut stop = shutdown_rx;
+        let server = tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                }),
+        );
+        Ok(EmbeddedBroker { storage, local_addr, shutdown, server })
+    }
+
+    /// The address the broker listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Its URL for gRPC clients.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.local_addr)
+    }
+
+    /// The storage served.
+    pub fn storage(&self) -> &Arc<Storage> {
+        &self.storage
+    }
+
+    /// An in-process journal client on the same storage.
+    pub fn client(&self) -> LocalClient {
+        LocalClient::new(self.storage.clone())
+    }
+
+    /// Stops serving (ending open reads and watches), waits for in-flight RPCs,
+    /// makes pending appends durable and closes the storage.
+    ///
+    /// # Errors
+    /// A server that failed.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(true);
+        let served = self.server.await.context("broker server task")?;
+        let storage = self.storage.clone();
+        tokio::task::spawn_blocking(move || storage.shutdown()).await?;
+        served.context("serving gRPC")
+    }
+}

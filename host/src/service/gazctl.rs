@@ -1,0 +1,167 @@
+//! `streamsum-host journals …`: a small gazctl over any Gazette-protocol broker.
+//!
+//! Mirrors gazctl's `journals list`, `journals read`, `journals append` and
+//! `journals apply` (`cmd/gazctl/gazctlcmd/journals_*.go`) on top of
+//! [`GrpcJournalClient`], so it works against our broker and Gazette's alike.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use clap::{Args, Subcommand};
+use futures::StreamExt;
+use serde::Deserialize;
+
+use crate::journal::selector::parse_selector;
+use crate::journal::{AppendRequest, ApplyChange, JournalClient, JournalError, JournalSpec, ReadRequest};
+
+use super::GrpcJournalClient;
+
+/// Arguments of `streamsum-host journals`.
+#[derive(Debug, Args)]
+pub struct JournalsArgs {
+    /// Broker URL.
+    #[arg(long, env = "BROKER_ADDRESS", default_value = "http://127.0.0.1:8080", global = true)]
+    pub broker: String,
+    /// The journals command.
+    #[command(subcommand)]
+    pub command: JournalsCommand,
+}
+
+/// `journals` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum JournalsCommand {
+    /// List journals (name, write head, mod revision, labels).
+    List {
+        /// Label selector, e.g. `app.gazette.dev/message-type=stream_sum.Chunk` or `prefix=examples/`.
+        #[arg(long, short = 'l', env = "JOURNALS_SELECTOR", default_value = "")]
+        selector: String,
+        /// Print one JSON object per journal instead of a table.
+        #[arg(long, env = "JOURNALS_JSON")]
+        json: bool,
+    },
+    /// Copy a journal's content to stdout.
+    Read {
+        /// The journal.
+        journal: String,
+        /// First offset (-1: the write head).
+        #[arg(long, env = "JOURNALS_OFFSET", default_value_t = 0, allow_negative_numbers = true)]
+        offset: i64,
+        /// Wait for new content at the head instead of stopping there.
+        #[arg(long, env = "JOURNALS_BLOCK")]
+        block: bool,
+        /// Stop at this offset (0: no end).
+        #[arg(long, env = "JOURNALS_END_OFFSET", default_value_t = 0)]
+        end_offset: i64,
+    },
+    /// Append stdin to a journal as one atomic append; prints where it landed.
+    Append {
+        /// The journal.
+        journal: String,
+    },
+    /// Create, update or delete journals from a JSON (or JSON-form YAML) list of specs.
+    Apply {
+        /// The file; each entry is a journal spec, or `{"name": …, "delete": true}`.
+        file: PathBuf,
+    },
+}
+
+/// One entry of an apply file.
+#[derive(Debug, Deserialize)]
+struct ApplyEntry {
+    /// The spec.
+    #[serde(flatten)]
+    spec: JournalSpec,
+    /// Delete the journal instead.
+    #[serde(default)]
+    delete: bool,
+}
+
+/// Runs a `journals` subcommand.
+pub async fn run(args: JournalsArgs) -> anyhow::Result<()> {
+    let client = GrpcJournalClient::new(&args.broker)?;
+    match args.command {
+        JournalsCommand::List { selector, json } => list(&client, &selector, json).await,
+        JournalsCommand::Read { journal, offset, block, end_offset } => {
+            read(&client, ReadRequest { journal, offset, block, end_offset }).await
+        }
+        JournalsCommand::Append { journal } => append(&client, journal).await,
+        JournalsCommand::Apply { file } => apply(&client, &file).await,
+    }
+}
+
+async fn list(client: &GrpcJournalClient, selector: &str, json: bool) -> anyhow::Result<()> {
+    let sel = parse_selector(selector).with_context(|| format!("--selector {selector:?}"))?;
+    let journals = client.list(sel).await.with_context(|| format!("listing journals on the broker ({selector:?})"))?;
+    let mut out = std::io::stdout().lock();
+    for j in journals {
+        let labels: Vec<String> = j.spec.labels.0.iter().map(|l| format!("{}={}", l.name, l.value)).collect();
+        let line = if json {
+            let v = serde_json::json!({
+                "name": j.spec.name, "write_head": j.write_head, "mod_revision": j.mod_revision,
+                "create_revision": j.create_revision, "spec": j.spec,
+            });
+            v.to_string()
+        } else {
+            format!("{}\t{}\t{}\t{}", j.spec.name, j.write_head, j.mod_revision, labels.join(","))
+        };
+        match writeln!(out, "{line}") {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+            r => r.context("writing to stdout")?,
+        }
+    }
+    Ok(())
+}
+
+async fn read(client: &GrpcJournalClient, req: ReadRequest) -> anyhow::Result<()> {
+    let journal = req.journal.clone();
+    let mut stream = client.read(req);
+    let mut out = std::io::stdout().lock();
+    while let Some(chunk) = stream.next().await {
+        match chunk {
+            Ok(c) => match out.write_all(&c.content) {
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+                r => r.context("writing to stdout")?,
+            },
+            Err(JournalError::OffsetNotYetAvailable { .. }) => break, // reached the head
+            Err(e) => return Err(e).with_context(|| format!("reading journal {journal:?}")),
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+async fn append(client: &GrpcJournalClient, journal: String) -> anyhow::Result<()> {
+    let mut content = Vec::new();
+    std::io::stdin().read_to_end(&mut content).context("reading stdin")?;
+    let r = client
+        .append(AppendRequest::new(journal.clone(), content))
+        .await
+        .with_context(|| format!("appending to journal {journal:?}"))?;
+    let sha1: String = r.sha1.iter().map(|b| format!("{b:02x}")).collect();
+    println!("{}", serde_json::json!({"journal": r.journal, "begin": r.begin, "end": r.end, "sha1": sha1}));
+    Ok(())
+}
+
+async fn apply(client: &GrpcJournalClient, file: &std::path::Path) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let entries: Vec<ApplyEntry> = serde_json::from_str(&text).with_context(|| {
+        format!("{}: expected a JSON list of journal specs (YAML is accepted in its JSON form)", file.display())
+    })?;
+    if entries.is_empty() {
+        bail!("{}: no journal specs", file.display());
+    }
+    let current = client.list(Default::default()).await.context("listing current journals")?;
+    let revision_of = |name: &str| current.iter().find(|j| j.spec.name == name).map(|j| j.mod_revision);
+    let changes: Vec<ApplyChange> = entries
+        .into_iter()
+        .map(|e| match (e.delete, revision_of(&e.spec.name)) {
+            (true, rev) => ApplyChange::Delete { expect_mod_revision: rev.unwrap_or(-1), journal: e.spec.name },
+            (false, rev) => ApplyChange::Upsert { expect_mod_revision: rev.unwrap_or(0), spec: e.spec },
+        })
+        .collect();
+    let n = changes.len();
+    let revision = client.apply(changes).await.with_context(|| format!("applying {}", file.display()))?;
+    println!("applied {n} change(s) at revision {revision}");
+    Ok(())
+}

@@ -1,0 +1,22 @@
+//! gRPC: Gazette's `protocol.Journal` service and client.
+//!
+//! The broker side ([`Broker`], [`EmbeddedBroker`]) serves the journal storage to
+//! gazctl, Gazette's Go client and our own [`GrpcJournalClient`]; the client side
+//! lets the host run against any Gazette-protocol broker. Only this module names tonic.
+
+mod append_api;
+mod client;
+pub mod convert;
+mod embedded;
+pub mod gazctl;
+mod list_api;
+pub mod proto;
+mod read_api;
+mod server;
+
+pub use client::{GrpcJournalClient, APPEND_FRAME};
+pub use embedded::{EmbeddedBroker, EmbeddedOptions, DEFAULT_MAX_APPEND_BYTES, MAX_FRAME_BYTES};
+pub use list_api::LIST_PAGE;
+pub use read_api::MAX_READ_CONTENT;
+pub use server::{Broker, BrokerSettings};
+

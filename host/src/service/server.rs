@@ -1,0 +1,150 @@
+//! The `protocol.Journal` gRPC service over local [`Storage`].
+//!
+//! Mirrors Gazette's broker `Service` (`broker/service.go`): one struct holding the
+//! storage and this process's identity, whose methods delegate to `list_api`,
+//! `read_api` and `append_api`. Every response header names this process as the only
+//! member and primary of every route, with constant Etcd ids and the storage's
+//! revision, which is what Gazette's Go client validates.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures::Stream;
+use tokio::sync::watch;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::journal::{ApplyChange, JournalError, Storage};
+
+use super::convert::{gazette_status, spec_in, to_status};
+use super::proto;
+use super::proto::journal_server::Journal as JournalService;
+
+/// Settings of a broker service.
+#[derive(Clone, Debug)]
+pub struct BrokerSettings {
+    /// URL advertised in routes (`http://host:port`).
+    pub endpoint: String,
+    /// Largest single append accepted, in bytes.
+    pub max_append_bytes: usize,
+}
+
+/// The service state.
+#[derive(Clone)]
+pub struct Broker {
+    /// Journals.
+    pub(super) storage: Arc<Storage>,
+    /// Identity and limits.
+    pub(super) settings: Arc<BrokerSettings>,
+    /// Flips to true when the server shuts down; long-lived streams end then.
+    pub(super) shutdown: watch::Receiver<bool>,
+}
+
+pub(super) type RespStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+/// This process's ID in every route and header.
+pub(super) fn process_id() -> proto::process_spec::Id {
+    proto::process_spec::Id { zone: "local".into(), suffix: "streamsum-broker".into() }
+}
+
+impl Broker {
+    /// A service over `storage`, stopping its streams when `shutdown` becomes true.
+    pub fn new(storage: Arc<Storage>, settings: BrokerSettings, shutdown: watch::Receiver<bool>) -> Self {
+        Broker { storage, settings: Arc::new(settings), shutdown }
+    }
+
+    /// The route of every journal: this process, primary.
+    pub(super) fn route(&self) -> proto::Route {
+        proto::Route { members: vec![process_id()], primary: 0, endpoints: vec![self.settings.endpoint.clone()] }
+    }
+
+    /// A response header at `revision`.
+    pub(super) fn header_at(&self, revision: i64) -> proto::Header {
+        proto::Header {
+            process_id: Some(process_id()),
+            route: Some(self.route()),
+            etcd: Some(proto::header::Etcd { cluster_id: 1, member_id: 1, revision: revision.max(1), raft_term: 1 }),
+        }
+    }
+
+    /// A response header at the current revision.
+    pub(super) fn header(&self) -> proto::Header {
+        self.header_at(self.storage.revision())
+    }
+}
+
+/// Strips a `;suffix` (Gazette's `;meta` etc.) from a requested journal name.
+pub(super) fn journal_base(name: &str) -> &str {
+    name.split(';').next().unwrap_or(name)
+}
+
+#[tonic::async_trait]
+impl JournalService for Broker {
+    type ListStream = RespStream<proto::ListResponse>;
+    type ReadStream = RespStream<proto::ReadResponse>;
+    type ReplicateStream = RespStream<proto::ReplicateResponse>;
+
+    async fn list(&self, request: Request<proto::ListRequest>) -> Result<Response<Self::ListStream>, Status> {
+        self.serve_list(request.into_inner()).map(Response::new)
+    }
+
+    async fn apply(&self, request: Request<proto::ApplyRequest>) -> Result<Response<proto::ApplyResponse>, Status> {
+        let changes = apply_changes_in(request.into_inner()).map_err(|e| to_status(&e))?;
+        let storage = self.storage.clone();
+        let result = tokio::task::spawn_blocking(move || storage.apply(changes))
+            .await
+            .map_err(|e| Status::internal(format!("apply task failed: {e}")))?;
+        match result {
+            Ok(revision) => Ok(Response::new(proto::ApplyResponse { status: 0, header: Some(self.header_at(revision)) })),
+            Err(e) => match gazette_status(&e) {
+                Some(st) => {
+                    tracing::info!(error = %e, "apply refused");
+                    Ok(Response::new(proto::ApplyResponse { status: st as i32, header: Some(self.header()) }))
+                }
+                None => Err(to_status(&e)),
+            },
+        }
+    }
+
+    async fn read(&self, request: Request<proto::ReadRequest>) -> Result<Response<Self::ReadStream>, Status> {
+        self.serve_read(request.into_inner()).map(Response::new)
+    }
+
+    async fn append(&self, request: Request<Streaming<proto::AppendRequest>>) -> Result<Response<proto::AppendResponse>, Status> {
+        self.serve_append(request.into_inner()).await.map(Response::new)
+    }
+
+    async fn replicate(
+        &self,
+        _request: Request<Streaming<proto::ReplicateRequest>>,
+    ) -> Result<Response<Self::ReplicateStream>, Status> {
+        Err(Status::unimplemented("Replicate: this is a single-node broker with no replicas"))
+    }
+
+    async fn list_fragments(&self, request: Request<proto::FragmentsRequest>) -> Result<Response<proto::FragmentsResponse>, Status> {
+        self.serve_list_fragments(request.into_inner()).map(Response::new)
+    }
+
+    async fn fragment_store_health(
+        &self,
+        _request: Request<proto::FragmentStoreHealthRequest>,
+    ) -> Result<Response<proto::FragmentStoreHealthResponse>, Status> {
+        // No fragment stores are used: local fragments are always "healthy".
+        Ok(Response::new(proto::FragmentStoreHealthResponse { status: 0, header: Some(self.header()), store_health_error: String::new() }))
+    }
+}
+
+/// Validates an ApplyRequest into changes.
+fn apply_changes_in(req: proto::ApplyRequest) -> Result<Vec<ApplyChange>, JournalError> {
+    if req.changes.is_empty() {
+        return Err(JournalError::invalid("apply has no changes"));
+    }
+    req.changes
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| match (c.upsert, c.delete.is_empty()) {
+            (Some(spec), true) => Ok(ApplyChange::Upsert { spec: spec_in(spec)?, expect_mod_revision: c.expect_mod_revision }),
+            (None, false) => Ok(ApplyChange::Delete { journal: c.delete, expect_mod_revision: c.expect_mod_revision }),
+            _ => Err(JournalError::invalid(format!("change {i}: exactly one of upsert or delete must be set"))),
+        })
+        .collect()
+}

@@ -1,0 +1,201 @@
+//! Helpers shared by the end-to-end tests that drive the real `streamsum-host` binary
+//! and the real guest components: where they are, starting a host on 127.0.0.1:0 and
+//! learning its address, running a chunker job, and reading journals raw.
+#![allow(dead_code)]
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::SystemTime;
+
+use futures::StreamExt;
+use sha1::{Digest, Sha1};
+use streamsum_host::journal::{JournalClient, JournalError, ReadRequest};
+use streamsum_host::service::GrpcJournalClient;
+
+/// The cargo target directory the test executable was built in
+/// (`<target>/<profile>/deps/<test>` → `<target>`).
+pub fn target_dir() -> PathBuf {
+    profile_dir().parent().expect("a profile directory has a parent").to_path_buf()
+}
+
+/// `<target>/<profile>`, where cargo puts the binaries of this build.
+pub fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test executable's path");
+    let deps = exe.parent().expect("the test executable is in deps/");
+    deps.parent().expect("deps/ is in the profile directory").to_path_buf()
+}
+
+/// The `streamsum-host` binary next to this test build.
+pub fn host_bin() -> PathBuf {
+    let bin = profile_dir().join("streamsum-host");
+    assert!(bin.exists(), "{} is missing: run `cargo build -p streamsum-host` before these tests", bin.display());
+    bin
+}
+
+/// A guest component (`guest_summer.wasm`, `guest_chunker.wasm`): the newest of
+/// `<target>/wasm/` and `<target>/wasm32-wasip2/release/`.
+pub fn wasm(name: &str) -> PathBuf {
+    let target = target_dir();
+    let candidates = [target.join("wasm").join(name), target.join("wasm32-wasip2/release").join(name)];
+    let modified = |p: &PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    candidates
+        .iter()
+        .filter_map(|p| modified(p).map(|t| (t, p.clone())))
+        .max_by_key(|(t, _): &(SystemTime, PathBuf)| *t)
+        .map(|(_, p)| p)
+        .unwrap_or_else(|| {
+            panic!("{name} not found in {}/wasm or wasm32-wasip2/release: build the guests first", target.display())
+        })
+}
+
+/// A running `streamsum-host --app guest_summer.wasm` (embedded broker + shards).
+pub struct Host {
+    /// The process.
+    child: Child,
+    /// `http://127.0.0.1:<port>` of its broker.
+    pub url: String,
+    /// Its stderr (the log), written to a file.
+    pub log: PathBuf,
+}
+
+impl Host {
+    /// Starts a host over `data_dir` listening on `listen` (e.g. `127.0.0.1:0`), with
+    /// `extra` arguments, and waits until it prints its broker's address.
+    pub fn start_on(data_dir: &Path, listen: &str, extra: &[&str]) -> Host {
+        std::fs::create_dir_all(data_dir).unwrap();
+        let log = data_dir.join(format!("host-{}.log", std::process::id()));
+        let mut child = Command::new(host_bin())
+            .arg("--app")
+            .arg(wasm("guest_summer.wasm"))
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["--listen", listen])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(File::create(&log).unwrap())
+            .spawn()
+            .expect("starting streamsum-host");
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        for line in stdout.lines() {
+            let line = line.unwrap();
+            if let Some(url) = line.strip_prefix("broker listening on ") {
+                return Host { child, url: url.trim().to_string(), log };
+            }
+        }
+        let status = child.wait().unwrap();
+        panic!("streamsum-host exited ({status}) before serving:\n{}", std::fs::read_to_string(&log).unwrap_or_default());
+    }
+
+    /// Starts a host over `data_dir` on a free port.
+    pub fn start(data_dir: &Path, extra: &[&str]) -> Host {
+        Host::start_on(data_dir, "127.0.0.1:0", extra)
+    }
+
+    /// A gRPC client of its broker.
+    pub fn client(&self) -> GrpcJournalClient {
+        GrpcJournalClient::new(&self.url).unwrap()
+    }
+
+    /// Stops it with SIGTERM and waits for it to exit.
+    pub fn stop(mut self) {
+        terminate(&mut self.child);
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            terminate(&mut self.child);
+        }
+    }
+}
+
+/// SIGTERM, then waits.
+fn terminate(child: &mut Child) {
+    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    let _ = child.wait();
+}
+
+/// A `streamsum-host chunker` command against `url` with the chunker guest, caching
+/// compiled plugins in `cache`; add the job's arguments.
+pub fn chunker(url: &str, cache: &Path) -> Command {
+    chunker_with(&wasm("guest_chunker.wasm"), url, cache)
+}
+
+/// As [`chunker`], with the plugin `app`.
+pub fn chunker_with(app: &Path, url: &str, cache: &Path) -> Command {
+    let mut cmd = Command::new(host_bin());
+    cmd.arg("chunker")
+        .arg("--app")
+        .arg(app)
+        .args(["--broker", url])
+        .arg("--cache-dir")
+        .arg(cache)
+        .env("STREAMSUM_LOG", "warn");
+    cmd
+}
+
+/// Runs a command to completion, capturing its output.
+pub fn output(cmd: &mut Command) -> Output {
+    cmd.output().expect("running streamsum-host")
+}
+
+/// Stdout and stderr of `out`, for assertion messages.
+pub fn describe(out: &Output) -> String {
+    format!(
+        "status {}\n--- stdout\n{}\n--- stderr\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// All committed bytes of `journal` (non-blocking read from 0 to the head).
+pub async fn read_all(client: &impl JournalClient, journal: &str) -> Vec<u8> {
+    let mut stream = client.read(ReadRequest { journal: journal.into(), offset: 0, block: false, end_offset: 0 });
+    let mut out = Vec::new();
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(chunk) => out.extend_from_slice(&chunk.content),
+            Err(JournalError::OffsetNotYetAvailable { .. }) => return out,
+            Err(e) => panic!("read of {journal}: {e}"),
+        }
+    }
+    out
+}
+
+/// Lowercase hex SHA-1 of `bytes`, computed here independently of the host.
+pub fn sha1_hex(bytes: &[u8]) -> String {
+    Sha1::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `len` deterministic pseudo-random bytes (xorshift64 from `seed`).
+pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// The value of the top-level string field `field` in a JSON line (no escapes).
+pub fn json_str<'a>(line: &'a str, field: &str) -> Option<&'a str> {
+    let key = format!("\"{field}\":\"");
+    let start = line.find(&key)? + key.len();
+    let len = line[start..].find('"')?;
+    Some(&line[start..start + len])
+}
+
+/// The value of the top-level number field `field` in a JSON line.
+pub fn json_u64(line: &str, field: &str) -> Option<u64> {
+    let key = format!("\"{field}\":");
+    let start = line.find(&key)? + key.len();
+    let digits: String = line[start..].chars().take_while(|c| c.is_ascii_digit()).collect();
+    digits.parse().ok()
+}
