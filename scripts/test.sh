@@ -16,6 +16,8 @@ bash scripts/setup.sh
 bash scripts/build-guests.sh
 
 echo "== host, model and end-to-end tests"
+# The end-to-end tests run the streamsum-host binary of this build: build it first.
+cargo build --workspace --exclude guest-summer --exclude guest-chunker --bins
 cargo test --workspace --exclude guest-summer --exclude guest-chunker --no-fail-fast
 
 echo "== guest unit tests under wasmtime"

@@ -8,7 +8,7 @@ use std::time::Duration;
 use broker_support::*;
 use bytes::Bytes;
 use sha1::{Digest, Sha1};
-use streamsum_host::journal::{AppendRequest, ApplyChange, JournalClient, JournalError, LabelSelector, LabelSet};
+use streamsum_host::journal::{AppendRequest, ApplyChange, JournalClient, JournalError, LabelSelector, LabelSet, ReadRequest};
 use streamsum_host::service::proto;
 use streamsum_host::service::MAX_READ_CONTENT;
 
@@ -215,5 +215,122 @@ async fn a_read_only_journal_refuses_appends_with_not_allowed() {
     client.apply(vec![ApplyChange::Upsert { spec: s, expect_mod_revision: 0 }]).await.unwrap();
     let err = client.append(AppendRequest::new("tests/read-only", "x")).await.unwrap_err();
     assert!(matches!(err, JournalError::NotAllowed { .. }), "{err:?}");
+    broker.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_appends_share_fdatasync_rounds() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start(dir.path(), 8).await;
+    let client = broker.client();
+    let before = broker.storage().sync_rounds();
+    let tasks: Vec<_> = (0..64)
+        .map(|i| {
+            let client = client.clone();
+            // Spread over all 8 partitions: group commit spans journals too.
+            let journal = format!("examples/stream-sum/chunks/part-{:03}", i % 8);
+            tokio::spawn(async move { client.append(AppendRequest::new(journal, format!("record {i}\n"))).await })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let rounds = broker.storage().sync_rounds() - before;
+    assert!((1..64).contains(&rounds), "64 appends took {rounds} sync rounds");
+    broker.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_unreachable_broker_is_a_transient_error_and_limits_are_enforced() {
+    // Bind then drop a listener: connecting to its port is refused.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let client = streamsum_host::service::GrpcJournalClient::new(&format!("http://127.0.0.1:{port}")).unwrap();
+    let err = client.append(AppendRequest::new(J, "x")).await.unwrap_err();
+    assert!(err.is_transient(), "{err:?}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let opts = streamsum_host::service::EmbeddedOptions { partitions: 1, max_append_bytes: 1024, ..Default::default() };
+    let broker = streamsum_host::service::EmbeddedBroker::start(dir.path(), listener, opts).await.unwrap();
+    let client = grpc(&broker);
+    client.append(AppendRequest::new(J, vec![b'a'; 1024])).await.unwrap();
+    let err = client.append(AppendRequest::new(J, vec![b'b'; 1025])).await.unwrap_err();
+    assert!(err.to_string().contains("exceeds the broker's limit of 1024 bytes"), "{err}");
+    assert_eq!(client.barrier(J).await.unwrap(), 1024);
+    broker.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn reads_honour_end_offset_metadata_only_meta_suffix_and_the_head() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start(dir.path(), 1).await;
+    let client = grpc(&broker);
+    client.append(AppendRequest::new(J, "0123456789")).await.unwrap();
+    let mut stub = stub(&broker).await;
+
+    let req = proto::ReadRequest { journal: format!("{J};meta"), offset: 2, end_offset: 5, ..Default::default() };
+    let mut s = stub.read(req).await.unwrap().into_inner();
+    assert!(s.message().await.unwrap().unwrap().fragment.is_some());
+    assert_eq!(&s.message().await.unwrap().unwrap().content[..], b"234");
+    assert!(s.message().await.unwrap().is_none(), "the read ends at end_offset");
+
+    let req = proto::ReadRequest { journal: J.into(), offset: 4, metadata_only: true, ..Default::default() };
+    let mut s = stub.read(req).await.unwrap().into_inner();
+    let meta = s.message().await.unwrap().unwrap();
+    assert_eq!((meta.offset, meta.write_head, meta.fragment.unwrap().end), (4, 10, 10));
+    assert!(s.message().await.unwrap().is_none());
+
+    // Offset -1 starts at the head: a blocking read there sees only new appends.
+    let mut tail = client.read(ReadRequest { journal: J.into(), offset: -1, block: true, end_offset: 0 });
+    client.append(AppendRequest::new(J, "new")).await.unwrap();
+    let chunk = futures::StreamExt::next(&mut tail).await.unwrap().unwrap();
+    assert_eq!((chunk.offset, &chunk.content[..], chunk.write_head), (10, &b"new"[..], 13));
+    broker.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn shutdown_cancels_a_stalled_append_and_loses_nothing_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let opts = streamsum_host::service::EmbeddedOptions { partitions: 1, shutdown_grace: Duration::from_millis(100), ..Default::default() };
+    let broker = streamsum_host::service::EmbeddedBroker::start(dir.path(), listener, opts).await.unwrap();
+    grpc(&broker).append(AppendRequest::new(J, "committed\n")).await.unwrap();
+    // An appender that sends its first frame and some content, then stalls forever.
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tx.send(proto::AppendRequest { journal: J.into(), ..Default::default() }).await.unwrap();
+    tx.send(proto::AppendRequest { content: Bytes::from_static(b"stalled"), ..Default::default() }).await.unwrap();
+    let mut raw = stub(&broker).await;
+    let stalled = tokio::spawn(async move { raw.append(tokio_stream_from(rx)).await });
+    // Wait until the broker holds the append open (its content frame was received).
+    while tx.capacity() < 4 {
+        tokio::task::yield_now().await;
+    }
+    // Shutdown completes after the (short) grace period despite the stalled RPC.
+    tokio::time::timeout(Duration::from_secs(10), broker.shutdown()).await.unwrap().unwrap();
+    let err = stalled.await.unwrap().unwrap_err();
+    assert!(err.message().contains("rolled back: the broker is shutting down"), "{err:?}");
+    drop(tx);
+    let broker = start(dir.path(), 1).await;
+    assert_eq!(read_all(&grpc(&broker), J).await, b"committed\n");
+    broker.shutdown().await.unwrap();
+}
+
+fn tokio_stream_from(mut rx: tokio::sync::mpsc::Receiver<proto::AppendRequest>) -> impl futures::Stream<Item = proto::AppendRequest> {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_content_frame_is_refused_and_rolled_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start(dir.path(), 1).await;
+    let big = Bytes::from(vec![b'o'; streamsum_host::service::MAX_FRAME_BYTES + 1]);
+    let frames = vec![
+        proto::AppendRequest { journal: J.into(), ..Default::default() },
+        proto::AppendRequest { content: big, ..Default::default() },
+        proto::AppendRequest::default(),
+    ];
+    let err = stub(&broker).await.append(futures::stream::iter(frames)).await.unwrap_err();
+    assert!(err.message().contains("rolled back") && err.message().contains("too large"), "{err:?}");
+    assert_eq!(grpc(&broker).barrier(J).await.unwrap(), 0);
     broker.shutdown().await.unwrap();
 }

@@ -5,7 +5,8 @@
 //! then one empty chunk, after which the expected Sum (`SeqNo` = the final chunk's
 //! number, SHA-1 of all data) is known. Random streams send `chunks` chunks of
 //! `chunk_size` random bytes; file streams send the file as read through the host, in
-//! reads of at most `chunk_size` bytes, and end when a read comes back empty.
+//! reads of at most `chunk_size` bytes, and end when a read comes back empty (which
+//! must happen exactly at the size the file had when the job started).
 
 use streamsum_model::{encode_chunk, RunningSha1, StreamId, Sum};
 
@@ -24,8 +25,13 @@ pub enum Source {
     File {
         /// Index of the file in `chunker-config.files`.
         index: u32,
+        /// Its path as configured, for error messages.
+        path: String,
         /// Bytes of the file already sent.
         offset: u64,
+        /// The file's size when the job started; reaching its end at another
+        /// offset means it changed while being streamed.
+        size: u64,
     },
 }
 
@@ -80,11 +86,16 @@ impl Stream {
                 rng.fill(data);
             }
             Source::Random { .. } => {}
-            Source::File { index, offset } => {
+            Source::File { index, path, offset, size } => {
                 *data = env
                     .read_file(*index, *offset, chunk_size)
-                    .map_err(|e| format!("reading input file {index} at offset {offset}: {e}"))?;
+                    .map_err(|e| format!("reading input file {path} at offset {offset}: {e}"))?;
                 *offset += data.len() as u64;
+                if data.is_empty() && *offset != *size {
+                    return Err(format!(
+                        "input file {path} ended at {offset} bytes but had {size} when the job started: it changed while being streamed"
+                    ));
+                }
             }
         }
         self.seq_no += 1;

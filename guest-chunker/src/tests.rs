@@ -110,6 +110,19 @@ fn files_mode_streams_each_file_and_reports_the_published_sum() {
 }
 
 #[test]
+fn a_file_that_changed_size_fails_the_run() {
+    testing::reset();
+    testing::set_files(&[b"short".to_vec()]);
+    let mut cfg = config(1, 1, 4, 10_000);
+    cfg.files = vec![InputFile { path: "f".into(), size: 9 }];
+    let err = Component::run(cfg).unwrap_err();
+    assert_eq!(
+        err,
+        "chunker worker 0: input file f ended at 5 bytes but had 9 when the job started: it changed while being streamed"
+    );
+}
+
+#[test]
 fn no_sum_within_the_sla_fails_the_run_and_foreign_sums_are_skipped() {
     testing::reset();
     testing::set_auto_sum(false);

@@ -52,10 +52,9 @@ pub fn run(env: &mut impl Env, rng: &mut Rng, config: &ChunkerConfig) -> Result<
             Pick::Open(i) => i,
             Pick::New => {
                 let id = env.new_stream_id()?;
-                let source = if files_mode {
-                    Source::File { index: started, offset: 0 }
-                } else {
-                    Source::Random { left: config.chunks }
+                let source = match config.files.get(started as usize) {
+                    Some(file) => Source::File { index: started, path: file.path.clone(), offset: 0, size: file.size },
+                    None => Source::Random { left: config.chunks },
                 };
                 started += 1;
                 open.push(Stream::new(id, source));

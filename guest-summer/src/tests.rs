@@ -155,6 +155,19 @@ fn a_chunk_of_a_foreign_stream_joining_mid_stream_is_rejected() {
 }
 
 #[test]
+fn a_chunk_whose_stored_state_belongs_to_a_foreign_stream_is_rejected() {
+    fresh();
+    // A's committed state, misfiled under B's key (a corrupt or tampered store).
+    Component::consume(batch(&[chunk(A, 1, b"a")])).unwrap();
+    Component::finalize_txn().unwrap();
+    let (_, a_value) = testing::store_contents().remove(0);
+    crate::streamsum::plugin::store::put(&B.0, &a_value);
+    let err = Component::consume(batch_at(7000, &[chunk(B, 2, b"b")])).unwrap_err();
+    assert_eq!(err, format!("journal {JOURNAL} offset 7000: chunk of stream {B} applied to the state of stream {A}"));
+    assert!(testing::take_published().is_empty());
+}
+
+#[test]
 fn a_failed_batch_publishes_nothing_writes_nothing_and_forgets_the_transaction() {
     fresh();
     Component::consume(batch(&[chunk(B, 1, b"committed?")])).unwrap();

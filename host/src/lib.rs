@@ -12,6 +12,7 @@
 //! 4. [`store`] — a shard's RocksDB database, committed one write batch per transaction.
 //! 5. [`runtime`] — the wasmtime engine that runs the plugins in a sandbox.
 //! 6. [`service`] — the gRPC face: Gazette's `protocol.Journal` service and its client.
+//! 7. [`chunker`] — the host side of the chunker job: publishes chunks, reads sums.
 //!
 //! [`app`] is the main service (broker + shards); [`cli`] parses the command line;
 //! `main.rs` only calls into it.

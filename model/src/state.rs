@@ -6,8 +6,11 @@
 //! stream's final sum can be published at most once.
 //!
 //! Store encoding (the value under the raw 16-byte id key), versioned so a later
-//! build can change it: `version (1) | flags (1) | seq_no (u64 LE) | SHA-1 state`
-//! ([`RunningSha1::encode`]), at most 102 bytes. Flag bit 0 = ended.
+//! build can change it: `version (1) | flags (1) | id (16) | seq_no (u64 LE) |
+//! SHA-1 state` ([`RunningSha1::encode`]), at most 118 bytes. Flag bit 0 = ended.
+//! The id is repeated in the value (as Gazette's JSON Sum value carries it) so that
+//! a value filed under the wrong key is caught: chunks of the key's stream then fail
+//! with [`UpdateError::WrongId`] instead of silently extending another stream.
 
 use crate::{ChunkRef, DecodeError, RunningSha1, Sum, StreamId, UpdateError};
 
@@ -31,7 +34,7 @@ pub struct SumState {
 
 impl SumState {
     /// Largest size of [`SumState::encode`]'s output.
-    pub const MAX_ENCODED_LEN: usize = 2 + 8 + RunningSha1::MAX_ENCODED_LEN;
+    pub const MAX_ENCODED_LEN: usize = 2 + 16 + 8 + RunningSha1::MAX_ENCODED_LEN;
 
     /// The state of a stream no chunk was applied to yet.
     pub fn new(id: StreamId) -> Self {
@@ -65,19 +68,22 @@ impl SumState {
         Sum { id: self.id, seq_no: self.seq_no, sha1: self.sha1.finalize() }
     }
 
-    /// Appends the store encoding of this state (the id is the key, not included).
+    /// Appends the store encoding of this state.
     pub fn encode(&self, out: &mut Vec<u8>) {
         out.push(VERSION);
         out.push(if self.ended { FLAG_ENDED } else { 0 });
+        out.extend_from_slice(self.id.as_bytes());
         out.extend_from_slice(&self.seq_no.to_le_bytes());
         self.sha1.encode(out);
     }
 
-    /// Decodes the value stored under `id`'s key.
+    /// Decodes the value stored under `id`'s key. The state keeps the id stored in
+    /// the value, so a value filed under the wrong key is refused by the next
+    /// [`SumState::update`].
     ///
     /// # Errors
-    /// [`DecodeError`] for an unknown version, unknown flags, or a truncated or
-    /// inconsistent value.
+    /// [`DecodeError`] (naming `id`) for an unknown version, unknown flags, or a
+    /// truncated or inconsistent value.
     pub fn decode(id: StreamId, value: &[u8]) -> Result<Self, DecodeError> {
         let corrupt = |reason| DecodeError::Corrupt { id, reason };
         let (&version, rest) = value.split_first().ok_or(corrupt("empty value"))?;
@@ -88,14 +94,15 @@ impl SumState {
         if flags & !FLAG_ENDED != 0 {
             return Err(corrupt("unknown flag bits"));
         }
-        let seq = rest.get(..8).ok_or(corrupt("truncated seq_no"))?;
+        let stored_id = rest.get(..16).and_then(StreamId::from_bytes).ok_or(corrupt("truncated id"))?;
+        let seq = rest.get(16..24).ok_or(corrupt("truncated seq_no"))?;
         let mut seq_le = [0u8; 8];
         seq_le.copy_from_slice(seq);
-        let (sha1, used) = RunningSha1::decode(&rest[8..]).map_err(corrupt)?;
-        if used != rest.len() - 8 {
+        let (sha1, used) = RunningSha1::decode(&rest[24..]).map_err(corrupt)?;
+        if used != rest.len() - 24 {
             return Err(corrupt("trailing bytes"));
         }
-        Ok(SumState { id, seq_no: u64::from_le_bytes(seq_le), sha1, ended: flags & FLAG_ENDED != 0 })
+        Ok(SumState { id: stored_id, seq_no: u64::from_le_bytes(seq_le), sha1, ended: flags & FLAG_ENDED != 0 })
     }
 }
 
@@ -169,6 +176,16 @@ mod tests {
         let back = SumState::decode(A, &value).unwrap();
         assert!(back.ended);
         assert_eq!(back.sum().sha1, <[u8; 20]>::from(Sha1::digest(&data)));
+    }
+
+    #[test]
+    fn a_value_filed_under_another_streams_key_refuses_that_streams_chunks() {
+        let mut a = SumState::new(A);
+        apply(&mut a, A, 1, b"a").unwrap();
+        let mut value = Vec::new();
+        a.encode(&mut value);
+        let mut misfiled = SumState::decode(B, &value).unwrap();
+        assert_eq!(apply(&mut misfiled, B, 2, b"b"), Err(UpdateError::WrongId { expected: A, got: B }));
     }
 
     #[test]

@@ -28,3 +28,17 @@ fn journal_exists(name: &str) -> bool {
             .and_then(|n| n.parse::<u32>().ok())
             .is_some_and(|n| n < PARTITIONS)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_sums_journal_and_the_chunk_partitions_exist() {
+        assert!(journal_exists(SUMS_JOURNAL));
+        assert!(journal_exists("examples/stream-sum/chunks/part-000"));
+        assert!(journal_exists("examples/stream-sum/chunks/part-007"));
+        assert!(!journal_exists("examples/stream-sum/chunks/part-008"));
+        assert!(!journal_exists("examples/stream-sum/nope"));
+    }
+}

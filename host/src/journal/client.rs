@@ -167,7 +167,13 @@ impl JournalClient for LocalClient {
 
     fn apply(&self, changes: Vec<ApplyChange>) -> BoxFuture<'static, Result<i64, JournalError>> {
         let s = self.storage.clone();
-        async move { s.apply(changes) }.boxed()
+        async move {
+            // Apply writes and fsyncs spec files: keep it off the async workers.
+            tokio::task::spawn_blocking(move || s.apply(changes))
+                .await
+                .map_err(|e| JournalError::io("apply task", std::io::Error::other(e)))?
+        }
+        .boxed()
     }
 
     fn append(&self, req: AppendRequest) -> BoxFuture<'static, Result<AppendResult, JournalError>> {

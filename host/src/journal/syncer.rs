@@ -9,10 +9,11 @@
 //! syncs instead of paying one each.
 
 use std::fs::File;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
-use super::journal::Journal;
+use super::log::Journal;
 
 /// What one journal needs synced in a round.
 pub struct SyncWork {
@@ -35,6 +36,8 @@ struct Queue {
 pub struct Syncer {
     /// Queue and its wake-up signal.
     queue: Arc<(Mutex<Queue>, Condvar)>,
+    /// Sync rounds completed (group commit means far fewer rounds than appends).
+    rounds: Arc<AtomicU64>,
     /// The thread, joined on shutdown.
     thread: Mutex<Option<JoinHandle<()>>>,
 }
@@ -43,12 +46,18 @@ impl Syncer {
     /// Starts the sync thread.
     pub fn start() -> Arc<Self> {
         let queue: Arc<(Mutex<Queue>, Condvar)> = Arc::default();
-        let q = queue.clone();
+        let rounds: Arc<AtomicU64> = Arc::default();
+        let (q, r) = (queue.clone(), rounds.clone());
         let thread = std::thread::Builder::new()
             .name("journal-sync".into())
-            .spawn(move || run(&q))
+            .spawn(move || run(&q, &r))
             .expect("spawning the journal sync thread");
-        Arc::new(Syncer { queue, thread: Mutex::new(Some(thread)) })
+        Arc::new(Syncer { queue, rounds, thread: Mutex::new(Some(thread)) })
+    }
+
+    /// Sync rounds completed so far.
+    pub fn rounds(&self) -> u64 {
+        self.rounds.load(Ordering::Relaxed)
     }
 
     /// Queues `journal` for the next round.
@@ -75,7 +84,7 @@ impl Drop for Syncer {
     }
 }
 
-fn run(queue: &(Mutex<Queue>, Condvar)) {
+fn run(queue: &(Mutex<Queue>, Condvar), rounds: &AtomicU64) {
     let (m, cv) = queue;
     loop {
         let batch = {
@@ -89,6 +98,7 @@ fn run(queue: &(Mutex<Queue>, Condvar)) {
             std::mem::take(&mut q.dirty)
         };
         sync_round(batch);
+        rounds.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -129,6 +139,6 @@ fn sync_files(journal: &str, files: &[Arc<File>]) -> Result<(), String> {
     }
     std::thread::scope(|s| {
         let hs: Vec<_> = files.iter().map(|f| s.spawn(move || sync(f))).collect();
-        hs.into_iter().map(join).collect()
+        hs.into_iter().try_for_each(join)
     })
 }

@@ -20,7 +20,7 @@
 //! flags are treated as OUTSIDE_TXN and logged, clocks going backwards are duplicates
 //! or rollbacks, and misuse of the protocol is a [`SequencerError`].
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
 
@@ -28,6 +28,7 @@ use thiserror::Error;
 
 use super::clock::Clock;
 use super::envelope::{Envelope, Offset};
+use super::journal_ids::{FastMap, JournalIds, JournalProducer};
 use super::ring::{Ring, RingSpan};
 use super::uuid::{Flags, ProducerId};
 
@@ -131,8 +132,6 @@ impl Partial {
     }
 }
 
-type JournalProducer = (Arc<str>, ProducerId);
-
 /// The sequence being dequeued: an indexed partial, or a zero-clock message's
 /// throw-away partial (never indexed, never deduplicated).
 #[derive(Debug)]
@@ -146,12 +145,14 @@ struct Emit {
 /// Read-committed sequencing of envelopes from any number of journals.
 #[derive(Debug)]
 pub struct Sequencer {
-    /// Per journal, the offset to resume reading from after a restart.
-    offsets: HashMap<Arc<str>, Offset>,
+    /// Interned names of every journal seen.
+    journals: JournalIds,
+    /// Per journal id, the offset to resume reading from after a restart.
+    offsets: Vec<Option<Offset>>,
     /// `offsets` as of the last checkpoint (for `has_pending`).
-    last_offsets: HashMap<Arc<str>, Offset>,
+    last_offsets: Vec<Option<Offset>>,
     /// Per (journal, producer) sequence state.
-    partials: HashMap<JournalProducer, Partial>,
+    partials: FastMap<JournalProducer, Partial>,
     /// The committed sequence being dequeued, if any.
     emit: Option<Emit>,
     /// The envelope last returned by `step`, not yet processed.
@@ -170,18 +171,26 @@ impl Sequencer {
         states: impl IntoIterator<Item = ProducerState>,
         ring_size: usize,
     ) -> Sequencer {
-        let offsets: HashMap<Arc<str>, Offset> = offsets.into_iter().collect();
-        let partials = states.into_iter().map(|s| ((s.journal, s.producer), Partial::at(s.last_ack, s.begin))).collect();
         let ring_size = if ring_size == 0 { DEFAULT_RING_SIZE } else { ring_size };
-        Sequencer {
-            last_offsets: offsets.clone(),
-            offsets,
-            partials,
+        let mut seq = Sequencer {
+            journals: JournalIds::default(),
+            offsets: Vec::new(),
+            last_offsets: Vec::new(),
+            partials: FastMap::default(),
             emit: None,
             dequeued: None,
             replay: None,
             ring: Ring::new(ring_size),
+        };
+        for (journal, offset) in offsets {
+            seq.set_offset(&journal, offset);
         }
+        for s in states {
+            let jp = JournalProducer { journal: seq.journals.id(&s.journal), producer: s.producer };
+            seq.partials.insert(jp, Partial::at(s.last_ack, s.begin));
+        }
+        seq.last_offsets.clone_from(&seq.offsets);
+        seq
     }
 
     /// Applies the next read-uncommitted envelope of its journal.
@@ -191,11 +200,11 @@ impl Sequencer {
     /// stepped through yet; the envelope is then not queued.
     pub fn queue_uncommitted(&mut self, env: Envelope) -> Result<QueueOutcome, SequencerError> {
         if let Some(emit) = &self.emit {
-            return Err(SequencerError::DequeueInProgress(emit.jp.0.clone()));
+            return Err(SequencerError::DequeueInProgress(self.journals.name(emit.jp.journal).clone()));
         }
         self.evict_at_head();
 
-        let jp: JournalProducer = (env.journal.clone(), env.producer());
+        let jp = JournalProducer { journal: self.journals.id(&env.journal), producer: env.producer() };
         let (mut clock, mut flags) = (env.clock(), env.flags());
         let indexed = clock != Clock::ZERO;
         let mut p = if !indexed {
@@ -205,12 +214,14 @@ impl Sequencer {
             Partial::at(Clock::ZERO, -1)
         } else {
             let prev = Clock(clock.0 - 1);
-            *self.partials.entry(jp.clone()).or_insert_with(|| Partial::at(prev, -1))
+            *self.partials.entry(jp).or_insert_with(|| Partial::at(prev, -1))
         };
 
         let outcome = self.decide(&env, &p, clock, flags);
         match outcome {
-            QueueOutcome::OutsideAlreadyAcked | QueueOutcome::ContinueAlreadyAcked | QueueOutcome::ContinueTxnClockLarger => {
+            QueueOutcome::OutsideAlreadyAcked
+            | QueueOutcome::ContinueAlreadyAcked
+            | QueueOutcome::ContinueTxnClockLarger => {
                 self.set_offset(&env.journal, env.end);
             }
             QueueOutcome::ContinueBeginSpan | QueueOutcome::ContinueExtendSpan => {
@@ -225,7 +236,10 @@ impl Sequencer {
                 self.set_offset(&env.journal, env.end);
                 p = Partial::at(clock, -1);
             }
-            QueueOutcome::AckEmpty | QueueOutcome::AckCommitRing | QueueOutcome::AckCommitReplay | QueueOutcome::OutsideCommit => {
+            QueueOutcome::AckEmpty
+            | QueueOutcome::AckCommitRing
+            | QueueOutcome::AckCommitReplay
+            | QueueOutcome::OutsideCommit => {
                 // The journal offset is deliberately not advanced until the sequence
                 // is fully dequeued, so a restart mid-drain re-reads this message.
                 let begin = env.begin;
@@ -239,7 +253,7 @@ impl Sequencer {
                 }
                 // Commit through `clock`: span entries above it are dropped on dequeue.
                 p.max_clock = clock;
-                self.emit = Some(Emit { jp: jp.clone(), unindexed: (!indexed).then_some(p) });
+                self.emit = Some(Emit { jp, unindexed: (!indexed).then_some(p) });
             }
         }
         if indexed {
@@ -282,18 +296,17 @@ impl Sequencer {
     }
 
     fn set_offset(&mut self, journal: &Arc<str>, end: Offset) {
-        match self.offsets.get_mut(journal) {
-            Some(o) => *o = end,
-            None => {
-                self.offsets.insert(journal.clone(), end);
-            }
+        let id = self.journals.id(journal) as usize;
+        if self.offsets.len() <= id {
+            self.offsets.resize(id + 1, None);
         }
+        self.offsets[id] = Some(end);
     }
 
     fn evict_at_head(&mut self) {
         if let Some((env, slot, next)) = self.ring.evict_at_head() {
-            let producer = env.producer();
-            if let Some(p) = self.partials.get_mut(&(env.journal, producer)) {
+            let jp = JournalProducer { journal: self.journals.id(&env.journal), producer: env.producer() };
+            if let Some(p) = self.partials.get_mut(&jp) {
                 p.ring.evict(slot, next);
             }
         }
@@ -325,3 +338,7 @@ mod step;
 mod tests;
 
 pub use self::step::SequencerState;
+
+#[cfg(test)]
+#[path = "sequencer_props.rs"]
+mod props;

@@ -47,7 +47,8 @@ impl Sequencer {
     /// tests and bookkeeping; never hand its output to an application as is.
     pub fn step_any(&mut self) -> Result<Option<Envelope>, SequencerError> {
         let Some(emit) = &self.emit else { return Ok(None) };
-        let jp = emit.jp.clone();
+        let jp = emit.jp;
+        let journal = self.journals.name(jp.journal).clone();
         let mut p = self.emit_partial()?;
         if self.dequeued.is_none() && self.replay.is_none() {
             if let Some((journal, begin, end)) = self.needed_replay(&p) {
@@ -67,25 +68,25 @@ impl Sequencer {
                     continue;
                 };
                 let want_end = ring_first_begin.unwrap_or(Offset::MAX);
-                if env.journal != jp.0 || env.begin < p.begin || env.end > want_end {
+                if *env.journal != *journal || env.begin < p.begin || env.end > want_end {
                     self.store_emit_partial(p);
                     return Err(SequencerError::ReplayOutOfRange {
                         journal: env.journal.clone(),
                         begin: env.begin,
                         end: env.end,
-                        want_journal: jp.0.clone(),
+                        want_journal: journal.clone(),
                         want_begin: p.begin,
                         want_end,
                     });
                 }
-                if env.producer() != jp.1 {
+                if env.producer() != jp.producer {
                     continue; // Other producers' messages are interleaved in the range.
                 }
                 env
             } else {
                 let Some(env) = self.ring.get(start).cloned() else {
                     self.store_emit_partial(p);
-                    return Err(SequencerError::Invariant(format!("ring slot {start} of journal {} is empty", jp.0)));
+                    return Err(SequencerError::Invariant(format!("ring slot {start} of journal {journal} is empty")));
                 };
                 p.ring.start = self.ring.next(start);
                 env
@@ -107,7 +108,7 @@ impl Sequencer {
 
         // Exhausted. Only now advance the journal offset past the committing message.
         if let Some(last) = self.dequeued.take() {
-            self.set_offset(&jp.0, last.end);
+            self.set_offset(&journal, last.end);
         }
         let done = Partial::at(p.min_clock, -1);
         self.store_emit_partial(done);
@@ -120,11 +121,13 @@ impl Sequencer {
         let emit = self.emit.as_ref().ok_or(SequencerError::NotDequeuing)?;
         match emit.unindexed {
             Some(p) => Ok(p),
-            None => self
-                .partials
-                .get(&emit.jp)
-                .copied()
-                .ok_or_else(|| SequencerError::Invariant(format!("no state for the dequeuing producer {} of journal {}", emit.jp.1, emit.jp.0))),
+            None => self.partials.get(&emit.jp).copied().ok_or_else(|| {
+                SequencerError::Invariant(format!(
+                    "no state for the dequeuing producer {} of journal {}",
+                    emit.jp.producer,
+                    self.journals.name(emit.jp.journal)
+                ))
+            }),
         }
     }
 
@@ -133,7 +136,7 @@ impl Sequencer {
             match &mut emit.unindexed {
                 Some(u) => *u = p,
                 None => {
-                    self.partials.insert(emit.jp.clone(), p);
+                    self.partials.insert(emit.jp, p);
                 }
             }
         }
@@ -142,7 +145,7 @@ impl Sequencer {
     fn needed_replay(&self, p: &Partial) -> Option<(Arc<str>, Offset, Offset)> {
         let emit = self.emit.as_ref()?;
         let first = self.ring.get(p.ring.start?)?;
-        (first.begin != p.begin).then(|| (emit.jp.0.clone(), p.begin, first.begin))
+        (first.begin != p.begin).then(|| (self.journals.name(emit.jp.journal).clone(), p.begin, first.begin))
     }
 
     /// The journal range `[begin, end)` the caller must re-read and pass to
@@ -172,31 +175,44 @@ impl Sequencer {
     /// Whether a producer began or extended an open span since the last checkpoint
     /// (a hint that its ACK is coming and worth waiting for).
     pub fn has_pending(&self) -> bool {
-        self.partials.iter().any(|((journal, _), p)| p.begin >= self.last_offsets.get(journal).copied().unwrap_or(0))
+        self.partials
+            .iter()
+            .any(|(jp, p)| p.begin >= self.last_offsets.get(jp.journal as usize).copied().flatten().unwrap_or(0))
     }
 
     /// Read-through offsets and producer states to persist. Producers whose newest
     /// clock is more than `prune_horizon` older than the newest acknowledged clock of
     /// their journal are forgotten (`Duration::ZERO`: never; consumers use 24 h).
     pub fn checkpoint(&mut self, prune_horizon: Duration) -> SequencerState {
-        let mut newest: BTreeMap<Arc<str>, Clock> = BTreeMap::new();
-        for ((journal, _), p) in &self.partials {
-            let n = newest.entry(journal.clone()).or_default();
+        let mut newest = vec![Clock::ZERO; self.journals.len()];
+        for (jp, p) in &self.partials {
+            let n = &mut newest[jp.journal as usize];
             *n = (*n).max(p.min_clock);
         }
         let horizon = ((prune_horizon.as_nanos() / 100) as u64).saturating_mul(16);
-        let emitting = self.emit.as_ref().filter(|e| e.unindexed.is_none()).map(|e| e.jp.clone());
+        let emitting = self.emit.as_ref().filter(|e| e.unindexed.is_none()).map(|e| e.jp);
         self.partials.retain(|jp, p| {
-            let floor = if horizon == 0 { 0 } else { newest[&jp.0].0.saturating_sub(horizon) };
+            let floor = if horizon == 0 { 0 } else { newest[jp.journal as usize].0.saturating_sub(horizon) };
             p.max_clock.0 >= floor || emitting.as_ref() == Some(jp)
         });
         let mut producers: Vec<ProducerState> = self
             .partials
             .iter()
-            .map(|((journal, producer), p)| ProducerState { journal: journal.clone(), producer: *producer, last_ack: p.min_clock, begin: p.begin })
+            .map(|(jp, p)| ProducerState {
+                journal: self.journals.name(jp.journal).clone(),
+                producer: jp.producer,
+                last_ack: p.min_clock,
+                begin: p.begin,
+            })
             .collect();
         producers.sort();
         self.last_offsets.clone_from(&self.offsets);
-        SequencerState { read_through: self.offsets.iter().map(|(j, o)| (j.clone(), *o)).collect(), producers }
+        let read_through = self
+            .offsets
+            .iter()
+            .enumerate()
+            .filter_map(|(id, o)| Some((self.journals.name(id as u32).clone(), (*o)?)))
+            .collect();
+        SequencerState { read_through, producers }
     }
 }

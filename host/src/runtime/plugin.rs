@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use super::bindings::SummerPre;
 use super::cache::{CacheOutcome, ComponentCache, PluginVersion};
+use super::engine::PluginEngine;
 use super::state::{summer_linker, HostState};
 
 /// Why a plugin could not be loaded. Each message names the plugin.
@@ -66,6 +67,8 @@ pub struct SummerPlugin {
     outcome: CacheOutcome,
     /// Time spent compiling or loading it from the cache.
     elapsed: Duration,
+    /// The engine, held so that its epoch ticker runs as long as the plugin is used.
+    pub(crate) engine: PluginEngine,
 }
 
 impl SummerPlugin {
@@ -103,7 +106,13 @@ impl SummerPlugin {
         let linker = summer_linker(cache.engine().engine()).map_err(world)?;
         let pre = linker.instantiate_pre(&compiled.component).map_err(world)?;
         let pre = SummerPre::new(pre).map_err(world)?;
-        Ok(Self { version: compiled.version, pre, outcome: compiled.outcome, elapsed: compiled.elapsed })
+        Ok(Self {
+            version: compiled.version,
+            pre,
+            outcome: compiled.outcome,
+            elapsed: compiled.elapsed,
+            engine: cache.engine().clone(),
+        })
     }
 
     /// The plugin's version.

@@ -65,6 +65,9 @@ pub struct SummerInstance {
     version: PluginVersion,
     /// Why the instance is unusable, once a call failed.
     failed: Option<String>,
+    /// The engine, held so that its epoch ticker (which enforces the call deadlines)
+    /// runs as long as the instance exists.
+    _engine: PluginEngine,
 }
 
 impl SummerInstance {
@@ -96,7 +99,13 @@ impl SummerInstance {
             .pre
             .instantiate(&mut store)
             .map_err(|e| CallError::from_wasmtime("instantiate", e, timeout))?;
-        Ok(Self { store, summer, version: plugin.version().clone(), failed: None })
+        Ok(Self {
+            store,
+            summer,
+            version: plugin.version().clone(),
+            failed: None,
+            _engine: plugin.engine.clone(),
+        })
     }
 
     /// The plugin version this instance runs.
