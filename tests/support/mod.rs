@@ -17,7 +17,10 @@ use streamsum_host::service::GrpcJournalClient;
 /// The cargo target directory the test executable was built in
 /// (`<target>/<profile>/deps/<test>` → `<target>`).
 pub fn target_dir() -> PathBuf {
-    profile_dir().parent().expect("a profile directory has a parent").to_path_buf()
+    profile_dir()
+        .parent()
+        .expect("a profile directory has a parent")
+        .to_path_buf()
 }
 
 /// `<target>/<profile>`, where cargo puts the binaries of this build.
@@ -31,8 +34,13 @@ pub fn profile_dir() -> PathBuf {
 /// set (e.g. a copy that a concurrent build in a shared target directory cannot
 /// replace mid-run).
 pub fn host_bin() -> PathBuf {
-    let bin = std::env::var_os("STREAMSUM_HOST_BIN").map_or_else(|| profile_dir().join("streamsum-host"), PathBuf::from);
-    assert!(bin.exists(), "{} is missing: run `cargo build -p streamsum-host` before these tests", bin.display());
+    let bin =
+        std::env::var_os("STREAMSUM_HOST_BIN").map_or_else(|| profile_dir().join("streamsum-host"), PathBuf::from);
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build -p streamsum-host` before these tests",
+        bin.display()
+    );
     bin
 }
 
@@ -40,7 +48,10 @@ pub fn host_bin() -> PathBuf {
 /// `<target>/wasm/` and `<target>/wasm32-wasip2/release/`.
 pub fn wasm(name: &str) -> PathBuf {
     let target = target_dir();
-    let candidates = [target.join("wasm").join(name), target.join("wasm32-wasip2/release").join(name)];
+    let candidates = [
+        target.join("wasm").join(name),
+        target.join("wasm32-wasip2/release").join(name),
+    ];
     let modified = |p: &PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
     candidates
         .iter()
@@ -48,7 +59,10 @@ pub fn wasm(name: &str) -> PathBuf {
         .max_by_key(|(t, _): &(SystemTime, PathBuf)| *t)
         .map(|(_, p)| p)
         .unwrap_or_else(|| {
-            panic!("{name} not found in {}/wasm or wasm32-wasip2/release: build the guests first", target.display())
+            panic!(
+                "{name} not found in {}/wasm or wasm32-wasip2/release: build the guests first",
+                target.display()
+            )
         })
 }
 
@@ -83,11 +97,18 @@ impl Host {
         for line in stdout.lines() {
             let line = line.unwrap();
             if let Some(url) = line.strip_prefix("broker listening on ") {
-                return Host { child, url: url.trim().to_string(), log };
+                return Host {
+                    child,
+                    url: url.trim().to_string(),
+                    log,
+                };
             }
         }
         let status = child.wait().unwrap();
-        panic!("streamsum-host exited ({status}) before serving:\n{}", std::fs::read_to_string(&log).unwrap_or_default());
+        panic!(
+            "streamsum-host exited ({status}) before serving:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
     }
 
     /// Starts a host over `data_dir` on a free port.
@@ -159,7 +180,12 @@ pub fn describe(out: &Output) -> String {
 
 /// All committed bytes of `journal` (non-blocking read from 0 to the head).
 pub async fn read_all(client: &impl JournalClient, journal: &str) -> Vec<u8> {
-    let mut stream = client.read(ReadRequest { journal: journal.into(), offset: 0, block: false, end_offset: 0 });
+    let mut stream = client.read(ReadRequest {
+        journal: journal.into(),
+        offset: 0,
+        block: false,
+        end_offset: 0,
+    });
     let mut out = Vec::new();
     while let Some(item) = stream.next().await {
         match item {

@@ -22,10 +22,9 @@ use super::report::{sha1sum_line, JobReport};
 use super::sums::spawn_reader;
 use super::worker::{WorkerHost, STOPPED};
 use crate::cli::ChunkerArgs;
-use crate::consumer::source::Backoff;
 use crate::journal::defaults::{sums_journal, MESSAGE_TYPE};
 use crate::journal::{AppendRequest, JournalClient, LabelSelector, LabelSet};
-use crate::message::{ModuloMapping, Offset};
+use crate::message::{Backoff, ModuloMapping, Offset};
 use crate::runtime::chunker::{ChunkerConfig, InputFile, Report};
 use crate::runtime::{CallError, ChunkerInstance, ChunkerPlugin, ComponentCache, Limits, PluginEngine};
 use crate::service::GrpcJournalClient;
@@ -60,10 +59,16 @@ pub async fn run(args: ChunkerArgs) -> anyhow::Result<()> {
     let (sink, mut tasks) = ChunkSink::start(client.clone(), mapping, stop.clone());
 
     let plan: Vec<WorkerFiles> = if files.files.is_empty() {
-        (0..args.workers).map(|_| WorkerFiles::new(files.clone(), Vec::new())).collect()
+        (0..args.workers)
+            .map(|_| WorkerFiles::new(files.clone(), Vec::new()))
+            .collect()
     } else {
         let split = files.split(args.workers as usize);
-        split.into_iter().filter(|f| !f.is_empty()).map(|f| WorkerFiles::new(files.clone(), f)).collect()
+        split
+            .into_iter()
+            .filter(|f| !f.is_empty())
+            .map(|f| WorkerFiles::new(files.clone(), f))
+            .collect()
     };
     let total = expected_chunks(&config, &plan, args.streams);
     let started = Instant::now();
@@ -74,8 +79,20 @@ pub async fn run(args: ChunkerArgs) -> anyhow::Result<()> {
         tasks.push(reader);
         let mut config = config.clone();
         config.worker = w as u32;
-        config.files = worker_files.files().map(|f| InputFile { path: f.path.clone(), size: f.size }).collect();
-        let host = WorkerHost::new(tokio::runtime::Handle::current(), sink.clone(), rx, worker_files.clone(), stop.clone());
+        config.files = worker_files
+            .files()
+            .map(|f| InputFile {
+                path: f.path.clone(),
+                size: f.size,
+            })
+            .collect();
+        let host = WorkerHost::new(
+            tokio::runtime::Handle::current(),
+            sink.clone(),
+            rx,
+            worker_files.clone(),
+            stop.clone(),
+        );
         let plugin = plugin.clone();
         let task = tokio::task::spawn_blocking(move || {
             let owner = format!("chunker-worker-{w}");
@@ -155,7 +172,11 @@ fn base_config(args: &ChunkerArgs) -> anyhow::Result<ChunkerConfig> {
     if args.workers == 0 {
         bail!("--workers must be at least 1");
     }
-    let default = if args.files.is_empty() { DEFAULT_CHUNK_SIZE } else { DEFAULT_FILE_CHUNK_SIZE };
+    let default = if args.files.is_empty() {
+        DEFAULT_CHUNK_SIZE
+    } else {
+        DEFAULT_FILE_CHUNK_SIZE
+    };
     let chunk_size = args.chunk_size.unwrap_or(default);
     if chunk_size == 0 || chunk_size > MAX_CHUNK_SIZE {
         bail!("--chunk-size must be between 1 and {MAX_CHUNK_SIZE} bytes (got {chunk_size})");
@@ -177,7 +198,12 @@ fn base_config(args: &ChunkerArgs) -> anyhow::Result<ChunkerConfig> {
 fn expected_chunks(config: &ChunkerConfig, plan: &[WorkerFiles], streams: i64) -> Option<u64> {
     if plan.iter().any(|w| w.files().next().is_some()) {
         let cs = u64::from(config.chunk_size);
-        return Some(plan.iter().flat_map(|w| w.files()).map(|f| f.size.div_ceil(cs) + 1).sum());
+        return Some(
+            plan.iter()
+                .flat_map(|w| w.files())
+                .map(|f| f.size.div_ceil(cs) + 1)
+                .sum(),
+        );
     }
     let streams = u64::try_from(streams).ok()?;
     Some(plan.len() as u64 * streams * (u64::from(config.chunks) + 1))
@@ -186,7 +212,9 @@ fn expected_chunks(config: &ChunkerConfig, plan: &[WorkerFiles], streams: i64) -
 /// Reads, compiles (or loads from the cache) and checks the plugin.
 async fn load_plugin(args: &ChunkerArgs) -> anyhow::Result<ChunkerPlugin> {
     let path = args.app.display().to_string();
-    let bytes = tokio::fs::read(&args.app).await.with_context(|| format!("reading --app {path}"))?;
+    let bytes = tokio::fs::read(&args.app)
+        .await
+        .with_context(|| format!("reading --app {path}"))?;
     let engine = PluginEngine::new().map_err(|e| anyhow!("starting the wasm engine: {e:#}"))?;
     let cache = ComponentCache::new(engine, args.cache_dir.clone());
     let plugin = tokio::task::spawn_blocking(move || ChunkerPlugin::load_blocking(&cache, &bytes, &path))
@@ -198,7 +226,11 @@ async fn load_plugin(args: &ChunkerArgs) -> anyhow::Result<ChunkerPlugin> {
 
 /// Lists the chunk partitions (waiting until there is at least one) and writes the
 /// barrier on the sums journal, retrying while the broker is unreachable.
-async fn setup(client: &dyn JournalClient, sums: &str, stop: &watch::Receiver<bool>) -> anyhow::Result<(ModuloMapping, Offset)> {
+async fn setup(
+    client: &dyn JournalClient,
+    sums: &str,
+    stop: &watch::Receiver<bool>,
+) -> anyhow::Result<(ModuloMapping, Offset)> {
     let selector = LabelSelector::including(LabelSet::from_pairs([(MESSAGE_TYPE, "stream_sum.Chunk")]));
     let mut backoff = Backoff::default();
     let mapping = loop {

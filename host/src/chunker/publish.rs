@@ -26,9 +26,8 @@ use bytes::Bytes;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
-use crate::consumer::source::Backoff;
 use crate::journal::{AppendRequest, AppendResult, JournalClient, JournalError};
-use crate::message::{AtomicClock, ModuloMapping, Publisher};
+use crate::message::{AtomicClock, Backoff, ModuloMapping, Publisher};
 
 /// A partition with more buffered bytes than this makes its publishers wait.
 pub const MAX_BUFFERED_BYTES: usize = 8 << 20;
@@ -98,19 +97,32 @@ pub struct ChunkSink {
 impl ChunkSink {
     /// A sink over `mapping` appending through `client`: starts one appender per
     /// partition and the clock ticker, all stopping when `shutdown` turns true.
-    pub fn start(client: Arc<dyn JournalClient>, mapping: ModuloMapping, shutdown: watch::Receiver<bool>) -> (Self, Vec<JoinHandle<()>>) {
+    pub fn start(
+        client: Arc<dyn JournalClient>,
+        mapping: ModuloMapping,
+        shutdown: watch::Receiver<bool>,
+    ) -> (Self, Vec<JoinHandle<()>>) {
         let clock = Arc::new(AtomicClock::now());
         let n = mapping.partitions().len();
         let shared = Arc::new(Shared {
             mapping,
-            inner: Mutex::new(Inner { publisher: Publisher::new(clock.clone()), buffers: (0..n).map(|_| Buffer::default()).collect() }),
-            lanes: (0..n).map(|_| Lane { wake: Notify::new(), durable: watch::channel(0).0 }).collect(),
+            inner: Mutex::new(Inner {
+                publisher: Publisher::new(clock.clone()),
+                buffers: (0..n).map(|_| Buffer::default()).collect(),
+            }),
+            lanes: (0..n)
+                .map(|_| Lane {
+                    wake: Notify::new(),
+                    durable: watch::channel(0).0,
+                })
+                .collect(),
             failed: Mutex::new(None),
             chunks: AtomicU64::new(0),
             appended: AtomicU64::new(0),
         });
-        let mut tasks: Vec<JoinHandle<()>> =
-            (0..n).map(|p| tokio::spawn(appender(shared.clone(), client.clone(), p, shutdown.clone()))).collect();
+        let mut tasks: Vec<JoinHandle<()>> = (0..n)
+            .map(|p| tokio::spawn(appender(shared.clone(), client.clone(), p, shutdown.clone())))
+            .collect();
         tasks.push(tokio::spawn(tick_clock(clock, shutdown)));
         (ChunkSink { shared }, tasks)
     }
@@ -122,7 +134,10 @@ impl ChunkSink {
 
     /// Chunks published so far, and bytes durably appended.
     pub fn progress(&self) -> (u64, u64) {
-        (self.shared.chunks.load(Ordering::Relaxed), self.shared.appended.load(Ordering::Relaxed))
+        (
+            self.shared.chunks.load(Ordering::Relaxed),
+            self.shared.appended.load(Ordering::Relaxed),
+        )
     }
 
     /// Publishes `chunk` committed to the partition of `stream_id`.
@@ -133,15 +148,32 @@ impl ChunkSink {
         self.check_failed()?;
         let shared = &*self.shared;
         let journal = shared.mapping.map(stream_id);
-        let partition = shared.mapping.partitions().iter().position(|p| p == journal).unwrap_or(0);
+        let partition = shared
+            .mapping
+            .partitions()
+            .iter()
+            .position(|p| p == journal)
+            .unwrap_or(0);
         let ticket = {
             let mut inner = shared.inner.lock().unwrap_or_else(|e| e.into_inner());
-            inner.publisher.publish_committed(journal, chunk).map_err(|e| format!("chunk for {journal}: {e}"))?;
-            let framed: Vec<u8> = inner.publisher.take_appends().into_iter().flat_map(|a| a.bytes).collect();
+            inner
+                .publisher
+                .publish_committed(journal, chunk)
+                .map_err(|e| format!("chunk for {journal}: {e}"))?;
+            let framed: Vec<u8> = inner
+                .publisher
+                .take_appends()
+                .into_iter()
+                .flat_map(|a| a.bytes)
+                .collect();
             let buffer = &mut inner.buffers[partition];
             buffer.bytes.extend_from_slice(&framed);
             buffer.seq += 1;
-            Ticket { partition, seq: buffer.seq, backlogged: buffer.bytes.len() > MAX_BUFFERED_BYTES }
+            Ticket {
+                partition,
+                seq: buffer.seq,
+                backlogged: buffer.bytes.len() > MAX_BUFFERED_BYTES,
+            }
         };
         shared.chunks.fetch_add(1, Ordering::Relaxed);
         shared.lanes[partition].wake.notify_one();
@@ -192,7 +224,13 @@ async fn appender(shared: Arc<Shared>, client: Arc<dyn JournalClient>, p: usize,
             }
         }
         let len = bytes.len() as u64;
-        match append_retrying(&*client, AppendRequest::new(journal.clone(), Bytes::from(bytes)), &shutdown).await {
+        match append_retrying(
+            &*client,
+            AppendRequest::new(journal.clone(), Bytes::from(bytes)),
+            &shutdown,
+        )
+        .await
+        {
             Ok(_) => {
                 shared.appended.fetch_add(len, Ordering::Relaxed);
                 lane.durable.send_replace(seq);
@@ -268,7 +306,12 @@ mod tests {
     use crate::message::{fnv1a32, Flags};
 
     async fn read_all(client: &LocalClient, journal: &str) -> Vec<u8> {
-        let mut stream = client.read(ReadRequest { journal: journal.into(), offset: 0, block: false, end_offset: 0 });
+        let mut stream = client.read(ReadRequest {
+            journal: journal.into(),
+            offset: 0,
+            block: false,
+            end_offset: 0,
+        });
         let mut out = Vec::new();
         while let Some(item) = stream.next().await {
             match item {
@@ -322,7 +365,11 @@ mod tests {
                 let text = String::from_utf8_lossy(line);
                 let id = text.split("\"ID\":\"").nth(1).unwrap()[..2].to_string();
                 let id_byte = u8::from_str_radix(&id, 16).unwrap();
-                assert_eq!(fnv1a32(&[id_byte; 16]) as usize % 3, p, "{id} is on the partition its id maps to");
+                assert_eq!(
+                    fnv1a32(&[id_byte; 16]) as usize % 3,
+                    p,
+                    "{id} is on the partition its id maps to"
+                );
                 let want = next_seq.entry(id).or_insert(1);
                 assert!(text.contains(&format!("\"SeqNo\":{want}}}")), "{text}");
                 *want += 1;
@@ -336,7 +383,9 @@ mod tests {
     #[test]
     fn transport_failures_are_retried_and_refusals_are_not() {
         assert!(is_retryable(&JournalError::Unavailable("tcp connect error".into())));
-        assert!(is_retryable(&JournalError::Protocol("Internal: h2 protocol error".into())));
+        assert!(is_retryable(&JournalError::Protocol(
+            "Internal: h2 protocol error".into()
+        )));
         assert!(!is_retryable(&JournalError::NotFound { journal: "j".into() }));
         assert!(!is_retryable(&JournalError::invalid("content")));
     }
@@ -346,9 +395,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let client = storage(dir.path(), 1);
         let (_stop_tx, stop) = watch::channel(false);
-        let (sink, _tasks) = ChunkSink::start(Arc::new(client), ModuloMapping::new([chunk_partition(0)]).unwrap(), stop);
+        let (sink, _tasks) = ChunkSink::start(
+            Arc::new(client),
+            ModuloMapping::new([chunk_partition(0)]).unwrap(),
+            stop,
+        );
         let err = sink.publish(&[1; 16], b"[1]").unwrap_err();
-        assert!(err.starts_with("chunk for examples/stream-sum/chunks/part-000: "), "{err}");
+        assert!(
+            err.starts_with("chunk for examples/stream-sum/chunks/part-000: "),
+            "{err}"
+        );
         assert_eq!(sink.progress().0, 0);
     }
 
@@ -361,7 +417,10 @@ mod tests {
         let (sink, _tasks) = ChunkSink::start(Arc::new(client), mapping, stop);
         let ticket = sink.publish(&[1; 16], b"{}").unwrap();
         let err = sink.wait_durable(ticket).await.unwrap_err();
-        assert!(err.starts_with("appending chunks to examples/stream-sum/chunks/missing: "), "{err}");
+        assert!(
+            err.starts_with("appending chunks to examples/stream-sum/chunks/missing: "),
+            "{err}"
+        );
         assert_eq!(sink.publish(&[1; 16], b"{}").unwrap_err(), err);
     }
 }

@@ -76,7 +76,10 @@ pub struct ChunkerState {
 
 impl WasiView for ChunkerState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -135,14 +138,22 @@ impl ChunkerPlugin {
             Some([0, b'a', b's', b'm', _, _, 0, 0]) => return Err(LoadError::CoreModule { plugin }.into()),
             _ => return Err(LoadError::NotWasm { plugin }.into()),
         }
-        let compiled = cache
-            .load_blocking(bytes)
-            .map_err(|e| LoadError::Compile { plugin: plugin.clone(), message: chain(&e) })?;
-        let world = |e: wasmtime::Error| ChunkerLoadError::World { plugin: plugin.clone(), message: chain(&e) };
+        let compiled = cache.load_blocking(bytes).map_err(|e| LoadError::Compile {
+            plugin: plugin.clone(),
+            message: chain(&e),
+        })?;
+        let world = |e: wasmtime::Error| ChunkerLoadError::World {
+            plugin: plugin.clone(),
+            message: chain(&e),
+        };
         let linker = chunker_linker(cache.engine().engine()).map_err(world)?;
         let pre = linker.instantiate_pre(&compiled.component).map_err(world)?;
         let pre = ChunkerPre::new(pre).map_err(world)?;
-        Ok(Self { version: compiled.version, pre, _engine: cache.engine().clone() })
+        Ok(Self {
+            version: compiled.version,
+            pre,
+            _engine: cache.engine().clone(),
+        })
     }
 
     /// The plugin's version.
@@ -165,7 +176,12 @@ impl ChunkerInstance {
     ///
     /// # Errors
     /// The guest's initialisation trapped, hit a limit or ran past the deadline.
-    pub fn instantiate(plugin: &ChunkerPlugin, owner: &str, limits: Limits, host: Box<dyn ChunkerHost>) -> Result<Self, CallError> {
+    pub fn instantiate(
+        plugin: &ChunkerPlugin,
+        owner: &str,
+        limits: Limits,
+        host: Box<dyn ChunkerHost>,
+    ) -> Result<Self, CallError> {
         let log = GuestLog::new(owner, plugin.version.short(), &limits);
         let timeout = limits.call_timeout;
         let now = Instant::now();
