@@ -214,13 +214,19 @@ async fn a_progress_bar_is_drawn_only_on_a_terminal() {
     let dir = tempfile::tempdir().unwrap();
     let host = Host::start(&dir.path().join("host"), &["--partitions", PARTITIONS]);
     let cache = dir.path().join("cache");
-    // Not a terminal (a pipe): no bar.
+    // Not a terminal (a pipe): no bar. (The job's size is given by environment
+    // variables here, which every flag also reads.)
     let mut cmd = chunker(&host.url, &cache);
-    cmd.args(["--streams", "2", "--chunks", "3", "--workers", "2"]);
+    cmd.env("CHUNKER_STREAMS", "2").env("CHUNKER_CHUNKS", "3").env("CHUNKER_WORKERS", "2");
     let out = tokio::task::spawn_blocking(move || output(&mut cmd)).await.unwrap();
     assert!(out.status.success(), "{}", describe(&out));
     assert!(
         !String::from_utf8_lossy(&out.stderr).contains("\x1b[2K"),
+        "{}",
+        describe(&out)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("chunker report: 2 workers, 4 streams verified, 16 chunks"),
         "{}",
         describe(&out)
     );
