@@ -93,16 +93,16 @@ impl Host {
             .stderr(File::create(&log).unwrap())
             .spawn()
             .expect("starting streamsum-host");
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        for line in stdout.lines() {
-            let line = line.unwrap();
-            if let Some(url) = line.strip_prefix("broker listening on ") {
-                return Host {
-                    child,
-                    url: url.trim().to_string(),
-                    log,
-                };
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        while stdout.read_line(&mut line).unwrap() > 0 {
+            if let Some(url) = line.trim_end().strip_prefix("broker listening on ") {
+                let url = url.to_string();
+                // Keep draining stdout, so that a later line does not hit a closed pipe.
+                std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+                return Host { child, url, log };
             }
+            line.clear();
         }
         let status = child.wait().unwrap();
         panic!(
