@@ -250,7 +250,7 @@ async fn an_unreachable_broker_is_a_transient_error_and_limits_are_enforced() {
 
     let dir = tempfile::tempdir().unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let opts = streamsum_host::service::EmbeddedOptions { partitions: 1, max_append_bytes: 1024 };
+    let opts = streamsum_host::service::EmbeddedOptions { partitions: 1, max_append_bytes: 1024, ..Default::default() };
     let broker = streamsum_host::service::EmbeddedBroker::start(dir.path(), listener, opts).await.unwrap();
     let client = grpc(&broker);
     client.append(AppendRequest::new(J, vec![b'a'; 1024])).await.unwrap();
@@ -285,5 +285,52 @@ async fn reads_honour_end_offset_metadata_only_meta_suffix_and_the_head() {
     client.append(AppendRequest::new(J, "new")).await.unwrap();
     let chunk = futures::StreamExt::next(&mut tail).await.unwrap().unwrap();
     assert_eq!((chunk.offset, &chunk.content[..], chunk.write_head), (10, &b"new"[..], 13));
+    broker.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn shutdown_cancels_a_stalled_append_and_loses_nothing_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let opts = streamsum_host::service::EmbeddedOptions { partitions: 1, shutdown_grace: Duration::from_millis(100), ..Default::default() };
+    let broker = streamsum_host::service::EmbeddedBroker::start(dir.path(), listener, opts).await.unwrap();
+    grpc(&broker).append(AppendRequest::new(J, "committed\n")).await.unwrap();
+    // An appender that sends its first frame and some content, then stalls forever.
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tx.send(proto::AppendRequest { journal: J.into(), ..Default::default() }).await.unwrap();
+    tx.send(proto::AppendRequest { content: Bytes::from_static(b"stalled"), ..Default::default() }).await.unwrap();
+    let mut raw = stub(&broker).await;
+    let stalled = tokio::spawn(async move { raw.append(tokio_stream_from(rx)).await });
+    // Wait until the broker holds the append open (its content frame was received).
+    while tx.capacity() < 4 {
+        tokio::task::yield_now().await;
+    }
+    // Shutdown completes after the (short) grace period despite the stalled RPC.
+    tokio::time::timeout(Duration::from_secs(10), broker.shutdown()).await.unwrap().unwrap();
+    let err = stalled.await.unwrap().unwrap_err();
+    assert!(err.message().contains("rolled back: the broker is shutting down"), "{err:?}");
+    drop(tx);
+    let broker = start(dir.path(), 1).await;
+    assert_eq!(read_all(&grpc(&broker), J).await, b"committed\n");
+    broker.shutdown().await.unwrap();
+}
+
+fn tokio_stream_from(mut rx: tokio::sync::mpsc::Receiver<proto::AppendRequest>) -> impl futures::Stream<Item = proto::AppendRequest> {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_content_frame_is_refused_and_rolled_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start(dir.path(), 1).await;
+    let big = Bytes::from(vec![b'o'; streamsum_host::service::MAX_FRAME_BYTES + 1]);
+    let frames = vec![
+        proto::AppendRequest { journal: J.into(), ..Default::default() },
+        proto::AppendRequest { content: big, ..Default::default() },
+        proto::AppendRequest::default(),
+    ];
+    let err = stub(&broker).await.append(futures::stream::iter(frames)).await.unwrap_err();
+    assert!(err.message().contains("rolled back") && err.message().contains("too large"), "{err:?}");
+    assert_eq!(grpc(&broker).barrier(J).await.unwrap(), 0);
     broker.shutdown().await.unwrap();
 }

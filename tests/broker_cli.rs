@@ -8,17 +8,26 @@ use std::sync::OnceLock;
 
 use sha1::{Digest, Sha1};
 
-/// Builds (once) and returns the host binary next to this test's target directory.
+/// The host binary: `$STREAMSUM_HOST_BIN`, or built (once) from this worktree and
+/// copied aside at once, because the shared target directory's `streamsum-host` may
+/// be overwritten by builds from other worktrees while the tests run.
 fn host_binary() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
+        if let Some(bin) = std::env::var_os("STREAMSUM_HOST_BIN") {
+            return bin.into();
+        }
         let status = Command::new(env!("CARGO"))
             .args(["build", "-q", "-p", "streamsum-host", "--bin", "streamsum-host"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
             .status()
             .expect("running cargo build");
         assert!(status.success(), "building streamsum-host");
         let exe = std::env::current_exe().unwrap(); // target/debug/deps/broker_cli-…
-        exe.parent().unwrap().parent().unwrap().join("streamsum-host")
+        let built = exe.parent().unwrap().parent().unwrap().join("streamsum-host");
+        let private = std::env::temp_dir().join(format!("broker-cli-host-{}", std::process::id()));
+        std::fs::copy(&built, &private).expect("copying streamsum-host aside");
+        private
     })
     .clone()
 }
@@ -109,6 +118,21 @@ fn the_broker_binary_serves_the_gazctl_commands_and_shuts_down_cleanly() {
     let listed = ok_stdout(broker.journals(&["list", "-l", "app.gazette.dev/tag=cli"], b""));
     assert_eq!(listed.trim().split('\t').take(2).collect::<Vec<_>>(), ["tests/applied", "3"], "{listed}");
 
+    // YAML works too, including deletes.
+    let yaml = dir.path().join("specs.yaml");
+    std::fs::write(
+        &yaml,
+        "# more journals\n- name: tests/from-yaml\n  labels:\n    - name: app.gazette.dev/tag\n      value: cli\n  fragment:\n    length: 2048\n- name: tests/applied\n  delete: true\n",
+    )
+    .unwrap();
+    assert!(ok_stdout(broker.journals(&["apply", yaml.to_str().unwrap()], b"")).contains("applied 2 change"));
+    let listed = ok_stdout(broker.journals(&["list", "-l", "app.gazette.dev/tag=cli"], b""));
+    assert_eq!(listed.lines().map(|l| l.split('\t').next().unwrap()).collect::<Vec<_>>(), ["tests/from-yaml"]);
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, "- name: tests/x\n  fragment:\n    length: 12\n").unwrap();
+    let out = broker.journals(&["apply", bad.to_str().unwrap()], b"");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("fragment length 12"), "{}", String::from_utf8_lossy(&out.stderr));
+
     // Errors are clear and the exit status non-zero.
     let out = broker.journals(&["read", "no/such/journal"], b"");
     assert!(!out.status.success());
@@ -121,8 +145,10 @@ fn the_broker_binary_serves_the_gazctl_commands_and_shuts_down_cleanly() {
 
     // Everything persisted; SIGINT also shuts down cleanly.
     let broker = Broker::start(dir.path(), "3");
-    let out = broker.journals(&["read", "tests/applied"], b"");
-    assert_eq!(out.stdout, b"xyz");
+    let out = broker.journals(&["read", "examples/stream-sum/sums", "--offset", "1000000"], b"");
+    assert_eq!(out.stdout, b"tail\n");
+    let listed = ok_stdout(broker.journals(&["list", "--selector", "prefix=tests/"], b""));
+    assert_eq!(listed.lines().map(|l| l.split('\t').next().unwrap()).collect::<Vec<_>>(), ["tests/from-yaml"]);
     let status = broker.signal("-INT");
     assert!(status.success(), "clean exit on SIGINT: {status:?}");
 }

@@ -199,3 +199,36 @@ async fn invalid_names_labels_and_selectors_are_refused_with_a_clear_status() {
     assert_eq!((f.status, f.offset, f.write_head), (proto::Status::OffsetNotYetAvailable as i32, 1000, 0));
     broker.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn list_fragments_store_health_and_replicate_answer_minimally() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start(dir.path(), 0).await;
+    let client = grpc(&broker);
+    let mut s = spec("tests/fragments");
+    s.fragment.length = 1024;
+    client.apply(vec![ApplyChange::Upsert { spec: s, expect_mod_revision: 0 }]).await.unwrap();
+    for _ in 0..3 {
+        client.append(streamsum_host::journal::AppendRequest::new("tests/fragments", vec![b'f'; 1500])).await.unwrap();
+    }
+    let mut stub = stub(&broker).await;
+    let req = |token, limit| proto::FragmentsRequest { journal: "tests/fragments".into(), next_page_token: token, page_limit: limit, ..Default::default() };
+    let all = stub.list_fragments(req(0, 0)).await.unwrap().into_inner();
+    let spans: Vec<(i64, i64)> = all.fragments.iter().map(|f| { let s = f.spec.as_ref().unwrap(); (s.begin, s.end) }).collect();
+    assert_eq!(spans, vec![(0, 1500), (1500, 3000), (3000, 4500)]);
+    assert!(all.fragments.iter().all(|f| f.spec.as_ref().unwrap().compression_codec == proto::CompressionCodec::None as i32));
+    assert_eq!(all.next_page_token, 0);
+    let page = stub.list_fragments(req(0, 2)).await.unwrap().into_inner();
+    assert_eq!((page.fragments.len(), page.next_page_token), (2, 3000));
+    let rest = stub.list_fragments(req(3000, 2)).await.unwrap().into_inner();
+    assert_eq!((rest.fragments.len(), rest.next_page_token), (1, 0));
+    let missing = proto::FragmentsRequest { journal: "tests/none".into(), ..Default::default() };
+    assert_eq!(stub.list_fragments(missing).await.unwrap().into_inner().status, proto::Status::JournalNotFound as i32);
+
+    let health = stub.fragment_store_health(proto::FragmentStoreHealthRequest::default()).await.unwrap().into_inner();
+    assert_eq!(health.status, 0);
+    assert!(health.header.is_some());
+    let err = stub.replicate(futures::stream::iter(vec![proto::ReplicateRequest::default()])).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unimplemented);
+    broker.shutdown().await.unwrap();
+}

@@ -121,3 +121,12 @@ async fn fragments_roll_at_the_spec_length_and_reads_span_them() {
     assert_eq!(read_all(&grpc(&broker), "tests/rolling").await, want);
     broker.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_second_broker_on_the_same_data_dir_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start(dir.path(), 1).await;
+    let err = streamsum_host::journal::Storage::open(dir.path()).err().expect("second open refused");
+    assert!(err.to_string().contains("is another broker using this data dir?"), "{err}");
+    broker.shutdown().await.unwrap();
+}

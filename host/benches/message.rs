@@ -52,7 +52,9 @@ fn payloads() -> Vec<Vec<u8>> {
 /// (appends interleaved as producers would). `txn`: CONTINUE + ACK every TXN_SIZE.
 fn publish(payloads: &[Vec<u8>], txn: bool) -> Vec<u8> {
     let clock = Arc::new(AtomicClock::new(Clock(1 << 40)));
-    let mut pubs: Vec<Publisher> = (0..PRODUCERS).map(|i| Publisher::with_producer(ProducerId([1, 0, 0, 0, 0, i as u8]), clock.clone(), false)).collect();
+    let mut pubs: Vec<Publisher> = (0..PRODUCERS)
+        .map(|i| Publisher::with_producer(ProducerId([1, 0, 0, 0, 0, i as u8]), clock.clone(), false))
+        .collect();
     let mut journal = Vec::with_capacity(payloads.len() * 200);
     for (i, payload) in payloads.iter().enumerate() {
         let p = &mut pubs[i % PRODUCERS];

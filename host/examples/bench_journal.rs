@@ -154,7 +154,7 @@ async fn main() -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(&args.dir);
     std::fs::create_dir_all(&args.dir)?;
     let raw = raw_fdatasync(&args.dir, args.seconds)?;
-    println!("raw fdatasync (200 B write + fdatasync, serial): {raw}");
+    println!("raw fdatasync before (200 B write + fdatasync, serial): {raw}");
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let broker = EmbeddedBroker::start(&args.dir.join("data"), listener, EmbeddedOptions { partitions: 8, ..Default::default() }).await?;
@@ -183,12 +183,17 @@ async fn main() -> anyhow::Result<()> {
     println!("catch-up read local: {read_local}\ncatch-up read grpc:  {read_grpc}");
     let tail = tailing_read(grpc.clone(), "examples/stream-sum/chunks/part-007", args.seconds).await?;
     println!("tailing read (grpc, 64 appenders): {tail}");
+    let rounds = broker.storage().sync_rounds();
     broker.shutdown().await?;
+    let raw_after = raw_fdatasync(&args.dir, args.seconds)?;
+    println!("raw fdatasync after: {raw_after}\ngroup-commit rounds in the whole run: {rounds}");
 
     let report = json!({
+        "load_average": std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim(),
+        "cpus": std::thread::available_parallelism().map_or(0, |n| n.get()),
         "record_bytes": RECORD, "seconds_per_case": args.seconds, "dir": args.dir,
         "build": if cfg!(debug_assertions) { "debug (deps opt-level 2)" } else { "release" },
-        "raw_fdatasync": raw, "appends": appends,
+        "raw_fdatasync": { "before": raw, "after": raw_after }, "sync_rounds": rounds, "appends": appends,
         "catch_up_read": { "local": read_local, "grpc": read_grpc }, "tailing_read": tail,
     });
     std::fs::write(&args.out, serde_json::to_string_pretty(&report)?).with_context(|| format!("writing {}", args.out.display()))?;

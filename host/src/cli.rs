@@ -117,7 +117,7 @@ pub async fn run_broker(args: BrokerArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding --listen {}", args.listen))?;
-    let opts = EmbeddedOptions { partitions: args.partitions, max_append_bytes: args.max_append_bytes };
+    let opts = EmbeddedOptions { partitions: args.partitions, max_append_bytes: args.max_append_bytes, ..Default::default() };
     let broker = EmbeddedBroker::start(&args.data_dir, listener, opts).await?;
     println!("broker listening on {}", broker.url());
     shutdown_signal().await?;

@@ -135,13 +135,23 @@ impl Checkpoint {
             let name: Arc<str> = journal.as_str().into();
             sequencer.read_through.insert(name.clone(), source.read_through);
             for entry in source.producers {
-                let id: [u8; 6] = entry.id.as_slice().try_into().map_err(|_| CheckpointError::ProducerIdLength { journal: journal.clone(), len: entry.id.len() })?;
+                let id: [u8; 6] = entry
+                    .id
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| CheckpointError::ProducerIdLength { journal: journal.clone(), len: entry.id.len() })?;
                 let producer = ProducerId(id);
-                let state = entry.state.ok_or_else(|| CheckpointError::MissingState { journal: journal.clone(), producer })?;
+                let state =
+                    entry.state.ok_or_else(|| CheckpointError::MissingState { journal: journal.clone(), producer })?;
                 if state.begin < -1 {
                     return Err(CheckpointError::BadBegin { journal: journal.clone(), producer, begin: state.begin });
                 }
-                sequencer.producers.push(ProducerState { journal: name.clone(), producer, last_ack: Clock(state.last_ack), begin: state.begin as Offset });
+                sequencer.producers.push(ProducerState {
+                    journal: name.clone(),
+                    producer,
+                    last_ack: Clock(state.last_ack),
+                    begin: state.begin as Offset,
+                });
             }
         }
         sequencer.producers.sort();
@@ -159,7 +169,12 @@ mod tests {
     fn sample() -> Checkpoint {
         let mut cp = Checkpoint::default();
         cp.sequencer.read_through.insert(J.into(), 1234);
-        cp.sequencer.producers.push(ProducerState { journal: J.into(), producer: ProducerId([1, 2, 3, 4, 5, 6]), last_ack: Clock(0x1ea2c29a747c01e5), begin: -1 });
+        cp.sequencer.producers.push(ProducerState {
+            journal: J.into(),
+            producer: ProducerId([1, 2, 3, 4, 5, 6]),
+            last_ack: Clock(0x1ea2c29a747c01e5),
+            begin: -1,
+        });
         cp.ack_intents.insert("sums".into(), b"{\"UUID\":\"x\"}\n".to_vec());
         cp
     }
@@ -192,7 +207,12 @@ mod tests {
     #[test]
     fn round_trips_including_begin_minus_one_and_open_spans() {
         let mut cp = sample();
-        cp.sequencer.producers.push(ProducerState { journal: "other".into(), producer: ProducerId([9; 6]), last_ack: Clock(u64::MAX), begin: 1 << 40 });
+        cp.sequencer.producers.push(ProducerState {
+            journal: "other".into(),
+            producer: ProducerId([9; 6]),
+            last_ack: Clock(u64::MAX),
+            begin: 1 << 40,
+        });
         cp.sequencer.producers.sort();
         let back = Checkpoint::decode(&cp.encode()).unwrap();
         // A journal with producers but no read offset gets read_through 0.

@@ -108,3 +108,26 @@ impl JournalError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_availability_problems_are_transient() {
+        let j = || "a/journal".to_string();
+        let cases = [
+            (JournalError::Unavailable("connection refused".into()), true),
+            (JournalError::Status { journal: j(), status: "NO_JOURNAL_PRIMARY_BROKER".into() }, true),
+            (JournalError::Status { journal: j(), status: "INDEX_HAS_GREATER_OFFSET".into() }, false),
+            (JournalError::NotFound { journal: j() }, false),
+            (JournalError::RegisterMismatch { journal: j(), registers: LabelSet::default() }, false),
+            (JournalError::WrongAppendOffset { journal: j(), offset: 1, write_head: 2 }, false),
+            (JournalError::invalid("bad"), false),
+            (JournalError::io("x", std::io::Error::other("disk")), false),
+        ];
+        for (e, transient) in cases {
+            assert_eq!(e.is_transient(), transient, "{e}");
+        }
+    }
+}

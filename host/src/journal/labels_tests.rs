@@ -40,10 +40,10 @@ fn label_sets_are_validated() {
     assert!(LabelSet::from_pairs([("ok-name", "v")]).validate(false).is_ok());
     let bad: &[LabelSet] = &[
         LabelSet(vec![Label::new("b", "1")]),                                  // name too short
-        LabelSet(vec![Label::new(&"n".repeat(65), "1")]),                      // name too long
+        LabelSet(vec![Label::new("n".repeat(65), "1")]),                      // name too long
         LabelSet(vec![Label::new("has space", "1")]),                          // bad name char
         LabelSet(vec![Label::new("name", "a b")]),                             // bad value char
-        LabelSet(vec![Label::new("name", &"v".repeat(1025))]),                 // value too long
+        LabelSet(vec![Label::new("name", "v".repeat(1025))]),                 // value too long
         LabelSet(vec![Label::new("zz", "1"), Label::new("aa", "1")]),          // unsorted
         LabelSet(vec![Label::new("aa", "1"), Label::new("aa", "1")]),          // duplicate
         LabelSet(vec![Label::new("aa", ""), Label::new("aa", "1")]),           // empty and non-empty

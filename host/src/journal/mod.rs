@@ -10,7 +10,7 @@ pub mod defaults;
 mod duration;
 mod error;
 mod fragment;
-mod journal;
+mod log;
 mod labels;
 mod read;
 mod record;
@@ -25,7 +25,7 @@ pub use client::{
     LOCAL_READ_CHUNK,
 };
 pub use error::JournalError;
-pub use journal::{Commit, Journal, SpecRecord};
+pub use log::{Commit, Journal, SpecRecord};
 pub use labels::{validate_label_name, validate_label_value, Label, LabelSelector, LabelSet};
 pub use read::{chunks, FragmentMeta, ReadEvent};
 pub use recover::INDEX_FILE;

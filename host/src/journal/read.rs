@@ -17,7 +17,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use super::client::{ReadChunk, ReadRequest};
 use super::error::JournalError;
 use super::fragment::FragmentFile;
-use super::journal::Journal;
+use super::log::Journal;
 
 /// Bytes read from disk per blocking call.
 const READ_BATCH: usize = 1 << 20;

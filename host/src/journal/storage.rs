@@ -24,13 +24,14 @@ use tokio_stream::wrappers::ReceiverStream;
 use super::client::{AppendRequest, AppendResult, ApplyChange, JournalInfo, ReadRequest};
 use super::error::JournalError;
 use super::fragment::sync_dir;
-use super::journal::{Journal, SpecRecord};
+use super::log::{Journal, SpecRecord};
 use super::labels::{Label, LabelSelector, LabelSet};
 use super::read::{read_events, ReadEvent};
 use super::spec::{validate_journal_name, JournalSpec};
 use super::syncer::Syncer;
 
 const SPEC_FILE: &str = "spec.json";
+const LOCK_FILE: &str = "LOCK";
 const REVISION_FILE: &str = "revision";
 
 /// Journals stored under one data directory.
@@ -45,6 +46,8 @@ pub struct Storage {
     revision: watch::Sender<i64>,
     /// The group committer shared by all journals.
     syncer: Arc<Syncer>,
+    /// Holds an exclusive `flock` on `LOCK` while open: one process per data dir.
+    _lock: std::fs::File,
 }
 
 impl Storage {
@@ -56,6 +59,7 @@ impl Storage {
         let dir = dir.as_ref().to_path_buf();
         let jdir = dir.join("journals");
         std::fs::create_dir_all(&jdir).map_err(|e| JournalError::io(format!("creating {}", jdir.display()), e))?;
+        let lock = lock_dir(&dir)?;
         let syncer = Syncer::start();
         let mut journals = BTreeMap::new();
         let mut revision = read_revision(&dir)?;
@@ -79,6 +83,7 @@ impl Storage {
             apply_lock: Mutex::new(()),
             revision: watch::Sender::new(revision.max(1)),
             syncer,
+            _lock: lock,
         }))
     }
 
@@ -301,6 +306,25 @@ fn journal_dir_name(name: &str) -> String {
     let hash = Sha256::digest(name.as_bytes());
     let hex: String = hash[..8].iter().map(|b| format!("{b:02x}")).collect();
     format!("{readable}-{hex}")
+}
+
+/// Takes the data directory's exclusive lock, failing if another process holds it.
+fn lock_dir(dir: &Path) -> Result<std::fs::File, JournalError> {
+    use std::os::fd::AsRawFd;
+    let path = dir.join(LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| JournalError::io(format!("opening {}", path.display()), e))?;
+    // SAFETY: flock on a file descriptor we own; no memory is shared with the call.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc != 0 {
+        let e = std::io::Error::last_os_error();
+        return Err(JournalError::io(format!("locking {} (is another broker using this data dir?)", path.display()), e));
+    }
+    Ok(file)
 }
 
 fn read_revision(dir: &Path) -> Result<i64, JournalError> {

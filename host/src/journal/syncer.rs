@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
-use super::journal::Journal;
+use super::log::Journal;
 
 /// What one journal needs synced in a round.
 pub struct SyncWork {
@@ -139,6 +139,6 @@ fn sync_files(journal: &str, files: &[Arc<File>]) -> Result<(), String> {
     }
     std::thread::scope(|s| {
         let hs: Vec<_> = files.iter().map(|f| s.spawn(move || sync(f))).collect();
-        hs.into_iter().map(join).collect()
+        hs.into_iter().try_for_each(join)
     })
 }

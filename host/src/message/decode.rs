@@ -64,7 +64,11 @@ pub fn extract_uuid(line: &[u8]) -> Result<Uuid, DecodeErrorKind> {
         return Err(DecodeErrorKind::NotUtf8(e.valid_up_to()));
     }
     let end = UUID_PREFIX.len() + UUID_TEXT_LEN;
-    if line.starts_with(UUID_PREFIX) && line.len() > end + 1 && line[end] == b'"' && matches!(line[end + 1], b',' | b'}') {
+    if line.starts_with(UUID_PREFIX)
+        && line.len() > end + 1
+        && line[end] == b'"'
+        && matches!(line[end + 1], b',' | b'}')
+    {
         // Fast path: `{"UUID":"<36 chars>"` then `,` or `}`.
         if trim_json_whitespace(line).last() != Some(&b'}') {
             return Err(DecodeErrorKind::NotAnObject("line does not end with '}'".into()));
@@ -75,7 +79,8 @@ pub fn extract_uuid(line: &[u8]) -> Result<Uuid, DecodeErrorKind> {
 }
 
 fn parse_message_uuid(text: &[u8]) -> Result<Uuid, DecodeErrorKind> {
-    let uuid = Uuid::try_parse_ascii(text).map_err(|e| DecodeErrorKind::InvalidUuid(format!("{:?}: {e}", String::from_utf8_lossy(text))))?;
+    let uuid = Uuid::try_parse_ascii(text)
+        .map_err(|e| DecodeErrorKind::InvalidUuid(format!("{:?}: {e}", String::from_utf8_lossy(text))))?;
     if !is_message_uuid(&uuid) {
         return Err(DecodeErrorKind::InvalidUuid(format!("{uuid} is not a version-1 UUID")));
     }
@@ -212,7 +217,8 @@ mod tests {
     fn bad_lines_are_classified() {
         use DecodeErrorKind::*;
         let v4 = "9b2e5f1c-3d4a-4b6c-8d7e-0f1a2b3c4d5e";
-        let cases: Vec<(Vec<u8>, fn(&DecodeErrorKind) -> bool)> = vec![
+        type Check = fn(&DecodeErrorKind) -> bool;
+        let cases: Vec<(Vec<u8>, Check)> = vec![
             (b"".to_vec(), |k| matches!(k, NotAnObject(_))),
             (b"[1,2]".to_vec(), |k| matches!(k, NotAnObject(_))),
             (b"not json".to_vec(), |k| matches!(k, NotAnObject(_))),
@@ -222,7 +228,9 @@ mod tests {
             (format!("{{\"UUID\":\"{v4}\"}}").into_bytes(), |k| matches!(k, InvalidUuid(_))),
             (b"{\"UUID\":\"a747c01e-2c29-11ea-9402-01020304050z\"}".to_vec(), |k| matches!(k, InvalidUuid(_))),
             (format!("{{\"UUID\":\"{UUID}\",\"a\":1").into_bytes(), |k| matches!(k, NotAnObject(_))),
-            ([format!("{{\"UUID\":\"{UUID}\",\"a\":\"\u{e9}").as_bytes(), b"\xff\"}"].concat(), |k| matches!(k, NotUtf8(_))),
+            ([format!("{{\"UUID\":\"{UUID}\",\"a\":\"\u{e9}").as_bytes(), b"\xff\"}"].concat(), |k| {
+                matches!(k, NotUtf8(_))
+            }),
             (b"\xff\xfe\xfd".to_vec(), |k| *k == NotUtf8(0)),
         ];
         for (line, check) in cases {
@@ -248,7 +256,10 @@ mod tests {
 
         let err = d.next_frame().unwrap().unwrap_err();
         assert_eq!((err.begin, err.end), (100 + n, 108 + n));
-        assert!(err.to_string().starts_with(&format!("journal a/journal [{}, {}): not a JSON object", 100 + n, 108 + n)), "{err}");
+        assert!(
+            err.to_string().starts_with(&format!("journal a/journal [{}, {}): not a JSON object", 100 + n, 108 + n)),
+            "{err}"
+        );
         let err = d.next_frame().unwrap().unwrap_err();
         assert_eq!((err.begin, err.end), (108 + n, 109 + n));
 

@@ -263,7 +263,9 @@ mod tests {
 
     #[test]
     fn anything_but_one_json_object_is_refused_and_output_untouched() {
-        for input in ["", "   ", "[]", "1", "\"s\"", "null", "{", "{\"a\":1", "{} {}", "{}x", "{\"a\":\"\n\"}", "{'a':1}"] {
+        for input in
+            ["", "   ", "[]", "1", "\"s\"", "null", "{", "{\"a\":1", "{} {}", "{}x", "{\"a\":\"\n\"}", "{'a':1}"]
+        {
             let mut out = b"keep".to_vec();
             let err = frame_message(input.as_bytes(), &uuid(), &mut out).unwrap_err();
             assert!(err.to_string().starts_with("message is not a single JSON object"), "{input:?}: {err}");

@@ -118,13 +118,9 @@ mod tests {
 
     #[test]
     fn fast_hasher_distinguishes_producers_and_journals() {
-        use std::hash::{BuildHasher, Hash};
+        use std::hash::BuildHasher;
         let build = BuildHasherDefault::<FastHasher>::default();
-        let h = |j: u32, p: [u8; 6]| {
-            let mut s = build.build_hasher();
-            JournalProducer { journal: j, producer: ProducerId(p) }.hash(&mut s);
-            s.finish()
-        };
+        let h = |j: u32, p: [u8; 6]| build.hash_one(JournalProducer { journal: j, producer: ProducerId(p) });
         assert_ne!(h(0, [1, 0, 0, 0, 0, 0]), h(0, [1, 0, 0, 0, 0, 1]));
         assert_ne!(h(0, [1, 0, 0, 0, 0, 0]), h(1, [1, 0, 0, 0, 0, 0]));
     }

@@ -63,12 +63,8 @@ mod tests {
     #[test]
     fn fnv1a32_matches_published_test_vectors() {
         // The first three are the FNV reference vectors; the last is computed independently (Python).
-        let cases: [(&[u8], u32); 4] = [
-            (b"", 0x811c9dc5),
-            (b"a", 0xe40c292c),
-            (b"foobar", 0xbf9cf968),
-            (&[0u8; 16], 0x69691905),
-        ];
+        let cases: [(&[u8], u32); 4] =
+            [(b"", 0x811c9dc5), (b"a", 0xe40c292c), (b"foobar", 0xbf9cf968), (&[0u8; 16], 0x69691905)];
         for (input, want) in cases {
             assert_eq!(fnv1a32(input), want, "{input:?}");
         }
@@ -76,7 +72,11 @@ mod tests {
 
     #[test]
     fn partitions_are_indexed_in_name_order_regardless_of_input_order() {
-        let names = ["examples/stream-sum/chunks/part-002", "examples/stream-sum/chunks/part-000", "examples/stream-sum/chunks/part-001"];
+        let names = [
+            "examples/stream-sum/chunks/part-002",
+            "examples/stream-sum/chunks/part-000",
+            "examples/stream-sum/chunks/part-001",
+        ];
         let m = ModuloMapping::new(names).unwrap();
         assert_eq!(m.partitions()[0], "examples/stream-sum/chunks/part-000");
         for id in 0u8..64 {

@@ -9,13 +9,15 @@
 //! Everything here is pure and synchronous; the async shells that move bytes to and
 //! from journals live with the journal client and the consumer loop.
 
+pub mod append;
 pub mod clock;
 pub mod decode;
 pub mod envelope;
 pub mod framing;
+mod journal_ids;
 pub mod mapping;
 pub mod publisher;
-mod journal_ids;
+pub mod reader;
 mod ring;
 pub mod sequencer;
 pub mod uuid;
@@ -25,6 +27,7 @@ pub use self::decode::{extract_uuid, DecodeError, DecodeErrorKind, FrameDecoder}
 pub use self::envelope::{Envelope, Offset};
 pub use self::framing::{frame_ack, frame_message, FrameError};
 pub use self::mapping::{fnv1a32, ModuloMapping};
-pub use self::uuid::{build_uuid, Flags, ProducerId};
-pub use self::sequencer::{ProducerState, QueueOutcome, Sequencer, SequencerError, SequencerState};
 pub use self::publisher::{AckIntent, PendingAppend, Publisher};
+pub use self::reader::{Backoff, CommittedReader, ReaderError, UncommittedReader};
+pub use self::sequencer::{ProducerState, QueueOutcome, Sequencer, SequencerError, SequencerState};
+pub use self::uuid::{build_uuid, Flags, ProducerId};

@@ -78,7 +78,14 @@ impl Publisher {
 
     /// A publisher with a given producer id (tests, deterministic tools).
     pub fn with_producer(producer: ProducerId, clock: Arc<AtomicClock>, update_clock: bool) -> Publisher {
-        Publisher { producer, clock, update_clock, buffers: Vec::new(), buffer_index: HashMap::new(), ack_journals: Vec::new() }
+        Publisher {
+            producer,
+            clock,
+            update_clock,
+            buffers: Vec::new(),
+            buffer_index: HashMap::new(),
+            ack_journals: Vec::new(),
+        }
     }
 
     /// This publisher's producer id.

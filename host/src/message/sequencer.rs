@@ -219,7 +219,9 @@ impl Sequencer {
 
         let outcome = self.decide(&env, &p, clock, flags);
         match outcome {
-            QueueOutcome::OutsideAlreadyAcked | QueueOutcome::ContinueAlreadyAcked | QueueOutcome::ContinueTxnClockLarger => {
+            QueueOutcome::OutsideAlreadyAcked
+            | QueueOutcome::ContinueAlreadyAcked
+            | QueueOutcome::ContinueTxnClockLarger => {
                 self.set_offset(&env.journal, env.end);
             }
             QueueOutcome::ContinueBeginSpan | QueueOutcome::ContinueExtendSpan => {
@@ -234,7 +236,10 @@ impl Sequencer {
                 self.set_offset(&env.journal, env.end);
                 p = Partial::at(clock, -1);
             }
-            QueueOutcome::AckEmpty | QueueOutcome::AckCommitRing | QueueOutcome::AckCommitReplay | QueueOutcome::OutsideCommit => {
+            QueueOutcome::AckEmpty
+            | QueueOutcome::AckCommitRing
+            | QueueOutcome::AckCommitReplay
+            | QueueOutcome::OutsideCommit => {
                 // The journal offset is deliberately not advanced until the sequence
                 // is fully dequeued, so a restart mid-drain re-reads this message.
                 let begin = env.begin;

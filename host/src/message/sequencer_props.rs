@@ -171,7 +171,8 @@ fn build_journals(written: &Written, rng: &mut Rng) -> (Vec<Vec<Envelope>>, usiz
     let mut journals = Vec::new();
     let mut errors = 0;
     for (j, name) in JOURNALS.iter().enumerate() {
-        let mut queues: Vec<std::collections::VecDeque<&Vec<u8>>> = written.appends.iter().map(|a| a[j].iter().collect()).collect();
+        let mut queues: Vec<std::collections::VecDeque<&Vec<u8>>> =
+            written.appends.iter().map(|a| a[j].iter().collect()).collect();
         let mut bytes = Vec::new();
         while queues.iter().any(|q| !q.is_empty()) {
             let live: Vec<usize> = (0..queues.len()).filter(|&i| !queues[i].is_empty()).collect();
@@ -213,7 +214,12 @@ fn read_committed(journals: &[Vec<Envelope>], ring: usize, rng: &mut Rng) -> Vec
     let mut crashes = 0;
 
     // One random event: maybe commit a checkpoint, maybe crash and restart from it.
-    let mut event = |seq: &mut Sequencer, pos: &mut Vec<usize>, durable: &mut Vec<u64>, txn: &mut Vec<u64>, rng: &mut Rng| -> bool {
+    let mut event = |seq: &mut Sequencer,
+                     pos: &mut Vec<usize>,
+                     durable: &mut Vec<u64>,
+                     txn: &mut Vec<u64>,
+                     rng: &mut Rng|
+     -> bool {
         match rng.below(100) {
             0..=9 => {
                 let cp = Checkpoint { sequencer: seq.checkpoint(Duration::ZERO), ack_intents: BTreeMap::new() };

@@ -121,11 +121,13 @@ impl Sequencer {
         let emit = self.emit.as_ref().ok_or(SequencerError::NotDequeuing)?;
         match emit.unindexed {
             Some(p) => Ok(p),
-            None => self
-                .partials
-                .get(&emit.jp)
-                .copied()
-                .ok_or_else(|| SequencerError::Invariant(format!("no state for the dequeuing producer {} of journal {}", emit.jp.producer, self.journals.name(emit.jp.journal)))),
+            None => self.partials.get(&emit.jp).copied().ok_or_else(|| {
+                SequencerError::Invariant(format!(
+                    "no state for the dequeuing producer {} of journal {}",
+                    emit.jp.producer,
+                    self.journals.name(emit.jp.journal)
+                ))
+            }),
         }
     }
 
@@ -173,7 +175,9 @@ impl Sequencer {
     /// Whether a producer began or extended an open span since the last checkpoint
     /// (a hint that its ACK is coming and worth waiting for).
     pub fn has_pending(&self) -> bool {
-        self.partials.iter().any(|(jp, p)| p.begin >= self.last_offsets.get(jp.journal as usize).copied().flatten().unwrap_or(0))
+        self.partials
+            .iter()
+            .any(|(jp, p)| p.begin >= self.last_offsets.get(jp.journal as usize).copied().flatten().unwrap_or(0))
     }
 
     /// Read-through offsets and producer states to persist. Producers whose newest
@@ -194,11 +198,21 @@ impl Sequencer {
         let mut producers: Vec<ProducerState> = self
             .partials
             .iter()
-            .map(|(jp, p)| ProducerState { journal: self.journals.name(jp.journal).clone(), producer: jp.producer, last_ack: p.min_clock, begin: p.begin })
+            .map(|(jp, p)| ProducerState {
+                journal: self.journals.name(jp.journal).clone(),
+                producer: jp.producer,
+                last_ack: p.min_clock,
+                begin: p.begin,
+            })
             .collect();
         producers.sort();
         self.last_offsets.clone_from(&self.offsets);
-        let read_through = self.offsets.iter().enumerate().filter_map(|(id, o)| Some((self.journals.name(id as u32).clone(), (*o)?))).collect();
+        let read_through = self
+            .offsets
+            .iter()
+            .enumerate()
+            .filter_map(|(id, o)| Some((self.journals.name(id as u32).clone(), (*o)?)))
+            .collect();
         SequencerState { read_through, producers }
     }
 }

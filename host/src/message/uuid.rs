@@ -158,10 +158,7 @@ mod tests {
     fn worked_example_from_the_reference_builds_byte_for_byte() {
         let uuid = build_uuid(PRODUCER, Clock(0x1ea2c29a747c01e5), Flags::ACK_TXN);
         assert_eq!(uuid.to_string(), "a747c01e-2c29-11ea-9402-010203040506");
-        assert_eq!(
-            uuid.as_bytes(),
-            &[0xa7, 0x47, 0xc0, 0x1e, 0x2c, 0x29, 0x11, 0xea, 0x94, 0x02, 1, 2, 3, 4, 5, 6]
-        );
+        assert_eq!(uuid.as_bytes(), &[0xa7, 0x47, 0xc0, 0x1e, 0x2c, 0x29, 0x11, 0xea, 0x94, 0x02, 1, 2, 3, 4, 5, 6]);
     }
 
     #[test]

@@ -39,8 +39,18 @@ impl Broker {
 
         let mut content = BytesMut::new();
         let mut chunks = 0i64;
+        let mut shutdown = self.shutdown.clone();
         loop {
-            let Some(frame) = stream.message().await.map_err(|s| {
+            let next = tokio::select! {
+                next = stream.message() => next,
+                _ = shutdown.wait_for(|s| *s) => {
+                    return Err(Status::unavailable(format!(
+                        "append to {:?} rolled back: the broker is shutting down",
+                        req.journal
+                    )));
+                }
+            };
+            let Some(frame) = next.map_err(|s| {
                 Status::aborted(format!("append to {:?} rolled back: client stream failed: {}", req.journal, s.message()))
             })?
             else {

@@ -24,6 +24,9 @@ use super::server::{Broker, BrokerSettings};
 pub const DEFAULT_MAX_APPEND_BYTES: usize = 256 << 20;
 /// Largest gRPC message accepted (an Append content frame, for instance).
 pub const MAX_FRAME_BYTES: usize = 64 << 20;
+/// Default of how long shutdown waits for in-flight RPCs (a stalled appender, say)
+/// before cancelling them; a cancelled append was never acknowledged, so nothing is lost.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Options of [`EmbeddedBroker::start`].
 #[derive(Clone, Debug)]
@@ -32,11 +35,17 @@ pub struct EmbeddedOptions {
     pub partitions: usize,
     /// Largest single append accepted.
     pub max_append_bytes: usize,
+    /// How long shutdown waits for in-flight RPCs before cancelling them.
+    pub shutdown_grace: std::time::Duration,
 }
 
 impl Default for EmbeddedOptions {
     fn default() -> Self {
-        EmbeddedOptions { partitions: defaults::DEFAULT_PARTITIONS, max_append_bytes: DEFAULT_MAX_APPEND_BYTES }
+        EmbeddedOptions {
+            partitions: defaults::DEFAULT_PARTITIONS,
+            max_append_bytes: DEFAULT_MAX_APPEND_BYTES,
+            shutdown_grace: SHUTDOWN_GRACE,
+        }
     }
 }
 
@@ -50,6 +59,8 @@ pub struct EmbeddedBroker {
     shutdown: watch::Sender<bool>,
     /// The server task.
     server: JoinHandle<Result<(), tonic::transport::Error>>,
+    /// Grace period of shutdown.
+    grace: std::time::Duration,
 }
 
 impl EmbeddedBroker {
@@ -84,7 +95,7 @@ impl EmbeddedBroker {
                     let _ = stop.wait_for(|s| *s).await;
                 }),
         );
-        Ok(EmbeddedBroker { storage, local_addr, shutdown, server })
+        Ok(EmbeddedBroker { storage, local_addr, shutdown, server, grace: opts.shutdown_grace })
     }
 
     /// The address the broker listens on.
@@ -112,9 +123,16 @@ impl EmbeddedBroker {
     ///
     /// # Errors
     /// A server that failed.
-    pub async fn shutdown(self) -> anyhow::Result<()> {
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(true);
-        let served = self.server.await.context("broker server task")?;
+        let served = match tokio::time::timeout(self.grace, &mut self.server).await {
+            Ok(joined) => joined.context("broker server task")?,
+            Err(_) => {
+                tracing::warn!("in-flight RPCs outlived the shutdown grace period; cancelling them");
+                self.server.abort();
+                Ok(())
+            }
+        };
         let storage = self.storage.clone();
         tokio::task::spawn_blocking(move || storage.shutdown()).await?;
         served.context("serving gRPC")

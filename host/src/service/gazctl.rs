@@ -53,13 +53,17 @@ pub enum JournalsCommand {
         /// Stop at this offset (0: no end).
         #[arg(long, env = "JOURNALS_END_OFFSET", default_value_t = 0)]
         end_offset: i64,
+        /// Print only committed messages (read-committed, exactly once, no ACKs) of a
+        /// JSON-lines journal; bad lines are reported on stderr and skipped.
+        #[arg(long, env = "JOURNALS_COMMITTED", conflicts_with = "end_offset")]
+        committed: bool,
     },
     /// Append stdin to a journal as one atomic append; prints where it landed.
     Append {
         /// The journal.
         journal: String,
     },
-    /// Create, update or delete journals from a JSON (or JSON-form YAML) list of specs.
+    /// Create, update or delete journals from a YAML or JSON list of specs.
     Apply {
         /// The file; each entry is a journal spec, or `{"name": …, "delete": true}`.
         file: PathBuf,
@@ -82,7 +86,10 @@ pub async fn run(args: JournalsArgs) -> anyhow::Result<()> {
     let client = GrpcJournalClient::new(&args.broker)?;
     match args.command {
         JournalsCommand::List { selector, json } => list(&client, &selector, json).await,
-        JournalsCommand::Read { journal, offset, block, end_offset } => {
+        JournalsCommand::Read { journal, offset, block, committed: true, .. } => {
+            crate::message::reader::print_committed(std::sync::Arc::new(client), &journal, offset, block).await
+        }
+        JournalsCommand::Read { journal, offset, block, end_offset, .. } => {
             read(&client, ReadRequest { journal, offset, block, end_offset }).await
         }
         JournalsCommand::Append { journal } => append(&client, journal).await,
@@ -145,9 +152,9 @@ async fn append(client: &GrpcJournalClient, journal: String) -> anyhow::Result<(
 
 async fn apply(client: &GrpcJournalClient, file: &std::path::Path) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    let entries: Vec<ApplyEntry> = serde_json::from_str(&text).with_context(|| {
-        format!("{}: expected a JSON list of journal specs (YAML is accepted in its JSON form)", file.display())
-    })?;
+    let value = super::yaml::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    let entries: Vec<ApplyEntry> = serde_json::from_value(value)
+        .with_context(|| format!("{}: expected a YAML or JSON list of journal specs", file.display()))?;
     if entries.is_empty() {
         bail!("{}: no journal specs", file.display());
     }
