@@ -289,23 +289,38 @@ fn bench_guest_calls_and_compilation() {
         })
         .collect();
     let frames = interleave(&streams);
-    for per_batch in [1usize, 16, 256] {
-        let mut summer =
-            SummerInstance::instantiate(&loaded, runtime_support::shard(&tmp.path().join(format!("b{per_batch}"))), Limits::default())
-                .unwrap();
-        let started = Instant::now();
+    // Three rounds, interleaved; the best of each is reported (the machine is shared).
+    let mut best = std::collections::BTreeMap::<usize, (Duration, Duration)>::new();
+    for (run, per_batch) in [1usize, 16, 256].repeat(3).into_iter().enumerate() {
+        let ctx = runtime_support::shard(&tmp.path().join(format!("run{run}")));
+        let db = ctx.db.clone();
+        let mut summer = SummerInstance::instantiate(&loaded, ctx, Limits::default()).unwrap();
+        let (mut elapsed, mut commit) = (Duration::ZERO, Duration::ZERO);
         let mut offset = 0;
         for txn in frames.chunks(4096) {
+            let started = Instant::now();
             offset = consume(&mut summer, txn, offset, per_batch);
-            summer.finalize_txn().unwrap();
+            let out = summer.finalize_txn().unwrap();
+            elapsed += started.elapsed();
+            let started = Instant::now();
+            db.commit_blocking(&out.writes, &offset.to_be_bytes()).unwrap();
+            commit += started.elapsed();
         }
-        let elapsed = started.elapsed();
+        let entry = best.entry(per_batch).or_insert((elapsed, commit));
+        if elapsed < entry.0 {
+            *entry = (elapsed, commit);
+        }
+    }
+    for (per_batch, (elapsed, commit)) in best {
         let batches = frames.len().div_ceil(per_batch);
         println!(
-            "batches of {per_batch:>3}: {:.2} µs per batch, {:.3} µs per message, {:.0} messages/s",
+            "batches of {per_batch:>3}: {:.2} µs per batch, {:.3} µs per message, {:.0} messages/s \
+             (+ {:?} of RocksDB commits for {} transactions, not included)",
             per(elapsed, batches),
             per(elapsed, frames.len()),
-            frames.len() as f64 / elapsed.as_secs_f64()
+            frames.len() as f64 / elapsed.as_secs_f64(),
+            commit,
+            frames.len().div_ceil(4096),
         );
     }
 }

@@ -172,7 +172,11 @@ fn verified_payload(file: &[u8]) -> Option<&[u8]> {
 fn write_entry(path: &Path, artifact: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    // Unique per process and per write, so concurrent loads of one plugin never write
+    // into the same temporary file (the last rename wins; both contents are equal).
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_extension(format!("tmp-{}-{n}", std::process::id()));
     let mut file = Vec::with_capacity(CHECKSUM_LEN + artifact.len());
     file.extend_from_slice(&Sha256::digest(artifact));
     file.extend_from_slice(artifact);

@@ -143,6 +143,11 @@ mod tests {
         assert_eq!(l.value_bytes, 1024 * 1024);
         assert_eq!(l.message_bytes, 1024 * 1024);
         assert_eq!(l.txn_publish_bytes, 64 * 1024 * 1024);
+        assert_eq!(l.txn_messages, 100_000);
+        assert_eq!(l.table_elements, 100_000);
+        assert_eq!(l.instances, 64);
+        assert_eq!(l.log_line_bytes, 1024);
+        assert_eq!(l.txn_log_bytes, 256 * 1024);
     }
 
     #[test]
