@@ -17,7 +17,10 @@ use streamsum_host::service::GrpcJournalClient;
 /// The cargo target directory the test executable was built in
 /// (`<target>/<profile>/deps/<test>` → `<target>`).
 pub fn target_dir() -> PathBuf {
-    profile_dir().parent().expect("a profile directory has a parent").to_path_buf()
+    profile_dir()
+        .parent()
+        .expect("a profile directory has a parent")
+        .to_path_buf()
 }
 
 /// `<target>/<profile>`, where cargo puts the binaries of this build.
@@ -27,10 +30,17 @@ pub fn profile_dir() -> PathBuf {
     deps.parent().expect("deps/ is in the profile directory").to_path_buf()
 }
 
-/// The `streamsum-host` binary next to this test build.
+/// The `streamsum-host` binary next to this test build, or `$STREAMSUM_HOST_BIN` if
+/// set (e.g. a copy that a concurrent build in a shared target directory cannot
+/// replace mid-run).
 pub fn host_bin() -> PathBuf {
-    let bin = profile_dir().join("streamsum-host");
-    assert!(bin.exists(), "{} is missing: run `cargo build -p streamsum-host` before these tests", bin.display());
+    let bin =
+        std::env::var_os("STREAMSUM_HOST_BIN").map_or_else(|| profile_dir().join("streamsum-host"), PathBuf::from);
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build -p streamsum-host` before these tests",
+        bin.display()
+    );
     bin
 }
 
@@ -38,7 +48,10 @@ pub fn host_bin() -> PathBuf {
 /// `<target>/wasm/` and `<target>/wasm32-wasip2/release/`.
 pub fn wasm(name: &str) -> PathBuf {
     let target = target_dir();
-    let candidates = [target.join("wasm").join(name), target.join("wasm32-wasip2/release").join(name)];
+    let candidates = [
+        target.join("wasm").join(name),
+        target.join("wasm32-wasip2/release").join(name),
+    ];
     let modified = |p: &PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
     candidates
         .iter()
@@ -46,7 +59,10 @@ pub fn wasm(name: &str) -> PathBuf {
         .max_by_key(|(t, _): &(SystemTime, PathBuf)| *t)
         .map(|(_, p)| p)
         .unwrap_or_else(|| {
-            panic!("{name} not found in {}/wasm or wasm32-wasip2/release: build the guests first", target.display())
+            panic!(
+                "{name} not found in {}/wasm or wasm32-wasip2/release: build the guests first",
+                target.display()
+            )
         })
 }
 
@@ -77,15 +93,22 @@ impl Host {
             .stderr(File::create(&log).unwrap())
             .spawn()
             .expect("starting streamsum-host");
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        for line in stdout.lines() {
-            let line = line.unwrap();
-            if let Some(url) = line.strip_prefix("broker listening on ") {
-                return Host { child, url: url.trim().to_string(), log };
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        while stdout.read_line(&mut line).unwrap() > 0 {
+            if let Some(url) = line.trim_end().strip_prefix("broker listening on ") {
+                let url = url.to_string();
+                // Keep draining stdout, so that a later line does not hit a closed pipe.
+                std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+                return Host { child, url, log };
             }
+            line.clear();
         }
         let status = child.wait().unwrap();
-        panic!("streamsum-host exited ({status}) before serving:\n{}", std::fs::read_to_string(&log).unwrap_or_default());
+        panic!(
+            "streamsum-host exited ({status}) before serving:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
     }
 
     /// Starts a host over `data_dir` on a free port.
@@ -133,7 +156,10 @@ pub fn chunker_with(app: &Path, url: &str, cache: &Path) -> Command {
         .args(["--broker", url])
         .arg("--cache-dir")
         .arg(cache)
-        .env("STREAMSUM_LOG", "warn");
+        .env("STREAMSUM_LOG", "warn")
+        // An error is then one line, without anyhow's backtrace after it.
+        .env_remove("RUST_BACKTRACE")
+        .env_remove("RUST_LIB_BACKTRACE");
     cmd
 }
 
@@ -154,7 +180,12 @@ pub fn describe(out: &Output) -> String {
 
 /// All committed bytes of `journal` (non-blocking read from 0 to the head).
 pub async fn read_all(client: &impl JournalClient, journal: &str) -> Vec<u8> {
-    let mut stream = client.read(ReadRequest { journal: journal.into(), offset: 0, block: false, end_offset: 0 });
+    let mut stream = client.read(ReadRequest {
+        journal: journal.into(),
+        offset: 0,
+        block: false,
+        end_offset: 0,
+    });
     let mut out = Vec::new();
     while let Some(item) = stream.next().await {
         match item {
