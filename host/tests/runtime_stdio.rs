@@ -114,12 +114,20 @@ fn guest_stdout_lands_in_the_host_log_tagged_with_shard_and_version() {
         .with_writer(move || Shared(writer.clone()))
         .finish();
     tracing::subscriber::with_default(subscriber, || {
-        summer.consume(&MessageBatch::new("examples/stream-sum/chunks/part-000")).unwrap();
+        summer
+            .consume(&MessageBatch::new("examples/stream-sum/chunks/part-000"))
+            .unwrap();
     });
     let log = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
-    let line = log.lines().find(|l| l.contains("hello from the guest")).unwrap_or_else(|| panic!("{log}"));
+    let line = log
+        .lines()
+        .find(|l| l.contains("hello from the guest"))
+        .unwrap_or_else(|| panic!("{log}"));
     assert!(line.contains("shard=\"chunks-part-000\""), "{line}");
-    assert!(line.contains(&format!("plugin=\"{}\"", plugin.version().short())), "{line}");
+    assert!(
+        line.contains(&format!("plugin=\"{}\"", plugin.version().short())),
+        "{line}"
+    );
     assert!(line.contains("source=\"stdout\""), "{line}");
 }
 
