@@ -18,7 +18,7 @@ use anyhow::{bail, Context};
 use clap::Args;
 use tokio::sync::watch;
 
-use crate::consumer::{run_shard, shard_id_for, ShardEnv, ShardSpec, ShardStatus, StatusSnapshot};
+use crate::consumer::{recovery_log_for, run_shard, shard_id_for, ShardEnv, ShardSpec, ShardStatus, StatusSnapshot};
 use crate::journal::defaults::{DEFAULT_PARTITIONS, MESSAGE_TYPE};
 use crate::journal::{JournalClient, LabelSelector, LabelSet};
 use crate::runtime::{ComponentCache, Limits, PluginEngine, SummerPlugin};
@@ -49,6 +49,10 @@ pub struct AppArgs {
     /// A transaction stops consuming after this long (e.g. 1s).
     #[arg(long, env = "STREAMSUM_MAX_TXN_DURATION", default_value = "1s", value_parser = parse_duration)]
     pub max_txn_duration: Duration,
+    /// Write a snapshot of a shard's store to its recovery log after this many log
+    /// bytes (0: never), so playback starts there instead of at the log's beginning.
+    #[arg(long, env = "STREAMSUM_SNAPSHOT_EVERY_BYTES", default_value_t = 8 << 20)]
+    pub snapshot_every_bytes: u64,
 }
 
 /// Parses `1s`, `250ms`, `2m`, `1.5s` or a plain number of seconds.
@@ -203,6 +207,8 @@ async fn start_shards(
             limits: Limits::default(),
             db_dir: args.data_dir.join("shards").join(&id),
             publishable: publishable.clone(),
+            recovery_log: recovery_log_for(&id),
+            snapshot_every: args.snapshot_every_bytes,
         };
         let status = Arc::new(ShardStatus::new(&id));
         let task = tokio::spawn(run_shard(spec, env, status.clone(), shutdown.clone()));
