@@ -7,6 +7,8 @@
 //! the checkpoint and the [`recovery`] log, restarts with backoff, shutdown. [`status`] is what a shard reports.
 pub mod checkpoint;
 pub mod recovery;
+#[cfg(test)]
+mod recovery_tests;
 pub mod shard;
 pub mod source;
 pub mod status;
