@@ -49,9 +49,9 @@ pub struct Proc {
 }
 
 impl Proc {
-    /// The log so far.
+    /// The log so far, without terminal colour codes.
     pub fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        strip_ansi(&std::fs::read_to_string(&self.log).unwrap_or_default())
     }
 
     /// SIGKILL, then reaps it.
@@ -137,6 +137,24 @@ pub fn start_shards(url: &str, dir: &Path, extra: &[&str], env: &[(&str, &str)])
         .spawn()
         .expect("starting streamsum-host shards");
     Proc { child: Some(child), log }
+}
+
+/// `text` without ANSI escape sequences (`ESC [ … letter`).
+pub fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// A fresh log file name under `dir`.
@@ -235,12 +253,19 @@ pub async fn assert_exactly_once(url: &str, streams: usize) {
 /// Resolves once anything more is committed to the sums journal (a sign that the
 /// shards are up and committing), or panics after `limit`.
 pub async fn next_sums_commit(url: &str, limit: Duration) {
+    if !sums_commit_within(url, limit).await {
+        panic!("nothing was committed to the sums journal within {limit:?}");
+    }
+}
+
+/// Whether anything more is committed to the sums journal within `limit`.
+pub async fn sums_commit_within(url: &str, limit: Duration) -> bool {
     let client = GrpcJournalClient::new(url).unwrap();
     let mut stream = client.read(ReadRequest { journal: SUMS.into(), offset: -1, block: true, end_offset: 0 });
     match tokio::time::timeout(limit, stream.next()).await {
-        Ok(Some(Ok(_))) => {}
+        Ok(Some(Ok(_))) => true,
         Ok(other) => panic!("reading the sums journal: {other:?}"),
-        Err(_) => panic!("nothing was committed to the sums journal within {limit:?}"),
+        Err(_) => false,
     }
 }
 
