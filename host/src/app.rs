@@ -53,6 +53,15 @@ pub struct AppArgs {
     /// bytes (0: never), so playback starts there instead of at the log's beginning.
     #[arg(long, env = "STREAMSUM_SNAPSHOT_EVERY_BYTES", default_value_t = 8 << 20)]
     pub snapshot_every_bytes: u64,
+    /// Hot standbys per shard. With any (1 is what one host needs), this process
+    /// stands by for each shard whose recovery log has a live primary elsewhere,
+    /// tailing the log into its own store, and takes over once that primary is silent
+    /// for --lease; as primary, it renews its lease in the log.
+    #[arg(long, env = "STREAMSUM_HOT_STANDBYS", default_value_t = 0)]
+    pub hot_standbys: usize,
+    /// How long a primary may be silent before its hot standbys take over (e.g. 2s).
+    #[arg(long, env = "STREAMSUM_LEASE", default_value = "2s", value_parser = parse_duration)]
+    pub lease: Duration,
 }
 
 /// Parses `1s`, `250ms`, `2m`, `1.5s` or a plain number of seconds.
@@ -118,6 +127,9 @@ impl Service {
                 args.min_txn_duration,
                 args.max_txn_duration
             );
+        }
+        if args.hot_standbys > 0 && args.lease < Duration::from_millis(100) {
+            bail!("--lease must be at least 100ms (got {:?})", args.lease);
         }
         create_dir(&args.data_dir)?;
         let engine = PluginEngine::new().map_err(|e| anyhow::anyhow!("starting the wasm engine: {e:#}"))?;
@@ -209,6 +221,8 @@ async fn start_shards(
             publishable: publishable.clone(),
             recovery_log: recovery_log_for(&id),
             snapshot_every: args.snapshot_every_bytes,
+            hot_standbys: args.hot_standbys,
+            lease: args.lease,
         };
         let status = Arc::new(ShardStatus::new(&id));
         let task = tokio::spawn(run_shard(spec, env, status.clone(), shutdown.clone()));

@@ -39,6 +39,8 @@ fn args(data_dir: &std::path::Path) -> AppArgs {
         min_txn_duration: Duration::ZERO,
         max_txn_duration: Duration::from_secs(1),
         snapshot_every_bytes: 8 << 20,
+        hot_standbys: 0,
+        lease: Duration::from_secs(2),
     }
 }
 

@@ -10,6 +10,7 @@ pub mod recovery;
 #[cfg(test)]
 mod recovery_tests;
 pub mod shard;
+pub mod standby;
 pub mod source;
 pub mod status;
 pub mod txn;

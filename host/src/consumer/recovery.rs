@@ -181,6 +181,11 @@ impl RecoveryLog {
         &self.journal
     }
 
+    /// This owner's id (its fencing register value).
+    pub fn author(&self) -> u64 {
+        self.author
+    }
+
     /// Appends `record` as this owner's next record: THE COMMIT POINT of a
     /// transaction. Returns the record (with `seq_no` and author set) and where it
     /// landed, i.e. the store position to apply it with.
@@ -191,15 +196,10 @@ impl RecoveryLog {
         record.seq_no = self.next_seq;
         record.author = self.author;
         let frame = record.frame();
-        let mut req = AppendRequest {
+        let req = AppendRequest {
             check_registers: Some(LabelSelector::including(self.fence())),
             ..AppendRequest::new(self.journal.clone(), frame)
         };
-        if record.snapshot {
-            // The snapshot register names this record's offset, set in the same append.
-            req.offset = self.head;
-            req.union_registers = LabelSet::from_pairs([(SNAPSHOT_REGISTER, self.head.to_string().as_str())]);
-        }
         let result = self.append_fenced(req, shutdown).await?;
         self.next_seq += 1;
         self.head = result.end;
@@ -228,6 +228,16 @@ impl RecoveryLog {
         let record = tokio::task::spawn_blocking(move || src.snapshot_record_blocking(seq, author)).await??;
         let keys = record.ops.len();
         let (_, applied) = self.append(record, shutdown).await.context("appending a snapshot")?;
+        // Point the `snapshot` register at it (a fenced no-op carrying the register:
+        // lease renewals may append between the two, so the offset is not known
+        // before the snapshot lands). A crash in between leaves the previous
+        // snapshot in force, which is still correct.
+        let req = AppendRequest {
+            check_registers: Some(LabelSelector::including(self.fence())),
+            union_registers: LabelSet::from_pairs([(SNAPSHOT_REGISTER, applied.begin.to_string().as_str())]),
+            ..AppendRequest::new(self.journal.clone(), LogRecord::handoff(self.author).frame())
+        };
+        self.append_fenced(req, shutdown).await.context("pointing the snapshot register at the new snapshot")?;
         let (db, bytes) = (db.clone(), applied.end - applied.begin);
         tokio::task::spawn_blocking(move || db.apply_record_blocking(&LogRecord::default(), &applied)).await??;
         tracing::info!(shard = %self.shard, journal = %self.journal, keys, bytes, took = ?began.elapsed(), "snapshot written");

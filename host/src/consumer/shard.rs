@@ -20,6 +20,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::checkpoint::Checkpoint;
 use super::recovery::{recover, Fenced};
+use super::standby::{renew_lease, stand_by};
 use super::source::{read_source, Backoff, SourceEvent};
 use super::status::{ShardState, ShardStatus};
 use super::txn::{append_retrying, Txn, TxnEnd};
@@ -65,6 +66,11 @@ pub struct ShardEnv {
     pub recovery_log: String,
     /// Write a snapshot after this many recovery-log bytes (0: never).
     pub snapshot_every: u64,
+    /// Hot standbys per shard (0: none). With any, a shard whose log has a live
+    /// primary elsewhere stands by (see `standby.rs`), and a primary renews its lease.
+    pub hot_standbys: usize,
+    /// A primary silent this long is taken for dead by its standbys.
+    pub lease: Duration,
 }
 
 /// The recovery-log journal of shard `id` (Gazette's stream-sum layout).
@@ -100,7 +106,26 @@ pub async fn run_shard(spec: ShardSpec, env: ShardEnv, status: Arc<ShardStatus>,
             return;
         }
     };
+    let mut standby = env.hot_standbys > 0;
     loop {
+        if standby {
+            match stand_by(&spec, &env, &db, &status, &mut shutdown).await {
+                Ok(true) => standby = false,
+                Ok(false) => {
+                    status.set(ShardState::Stopped);
+                    return;
+                }
+                Err(e) => {
+                    tracing::error!(shard = %spec.id, error = format!("{e:#}"), "hot standby failed; retrying");
+                    status.fail(&format!("{e:#}"));
+                    if wait_or_shutdown(backoff.next_delay(), &mut shutdown).await {
+                        status.set(ShardState::Stopped);
+                        return;
+                    }
+                    continue;
+                }
+            }
+        }
         let committed_before = status.transactions();
         let result = serve(&spec, &env, &db, &status, &mut shutdown).await;
         let Err(e) = result else {
@@ -108,9 +133,15 @@ pub async fn run_shard(spec: ShardSpec, env: ShardEnv, status: Arc<ShardStatus>,
             return;
         };
         if let Some(fenced) = e.downcast_ref::<Fenced>() {
-            // Another process owns the shard now: never retry (it would fence that one).
-            tracing::error!(shard = %spec.id, error = %fenced, "shard fenced; stopping it");
+            // Another process owns the shard now: never retry as primary (it would
+            // fence that one); stand by behind it if standbys are wanted.
             status.fail(&fenced.to_string());
+            if env.hot_standbys > 0 {
+                tracing::warn!(shard = %spec.id, error = %fenced, "shard fenced; standing by");
+                standby = true;
+                continue;
+            }
+            tracing::error!(shard = %spec.id, error = %fenced, "shard fenced; stopping it");
             return;
         }
         if status.transactions() > committed_before {
@@ -155,6 +186,9 @@ async fn serve(
     let (log, _) = recover(&spec.id, env.client.clone(), &env.recovery_log, db, env.snapshot_every, shutdown)
         .await
         .with_context(|| format!("recovering shard {} from {}", spec.id, env.recovery_log))?;
+    let _lease = (env.hot_standbys > 0).then(|| {
+        AbortOnDrop(tokio::spawn(renew_lease(env.client.clone(), env.recovery_log.clone(), log.author(), env.lease)))
+    });
     let checkpoint = match db.load_checkpoint().await.context("loading the checkpoint")? {
         Some(bytes) => Checkpoint::decode(&bytes).with_context(|| format!("decoding the checkpoint in {}", db.dir().display()))?,
         None => Checkpoint::default(),
