@@ -15,6 +15,8 @@ pub enum ShardState {
     Recovering,
     /// Running transactions.
     Primary,
+    /// A hot standby: tailing the recovery log of a live primary elsewhere.
+    Standby,
     /// Its last life failed; it restarts after a backoff.
     Failed,
     /// Shut down.
@@ -27,6 +29,7 @@ impl ShardState {
         match self {
             ShardState::Recovering => "RECOVERING",
             ShardState::Primary => "PRIMARY",
+            ShardState::Standby => "STANDBY",
             ShardState::Failed => "FAILED",
             ShardState::Stopped => "STOPPED",
         }
