@@ -47,7 +47,8 @@ pub struct Storage {
     /// The group committer shared by all journals.
     syncer: Arc<Syncer>,
     /// Holds an exclusive `flock` on `LOCK` while open: one process per data dir.
-    _lock: std::fs::File,
+    /// Released by [`Storage::shutdown`], even while other references remain.
+    lock: Mutex<Option<std::fs::File>>,
 }
 
 impl Storage {
@@ -83,7 +84,7 @@ impl Storage {
             apply_lock: Mutex::new(()),
             revision: watch::Sender::new(revision.max(1)),
             syncer,
-            _lock: lock,
+            lock: Mutex::new(Some(lock)),
         }))
     }
 
@@ -277,6 +278,9 @@ impl Storage {
         for journal in self.journals.read().unwrap_or_else(|p| p.into_inner()).values() {
             journal.close("storage shut down");
         }
+        // Closing the file releases the flock: the directory may be opened again at
+        // once, even if tasks still hold references to this (closed) storage.
+        self.lock.lock().unwrap_or_else(|p| p.into_inner()).take();
     }
 }
 
