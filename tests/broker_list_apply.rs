@@ -103,11 +103,18 @@ async fn a_list_watch_delivers_a_new_snapshot_after_apply() {
     assert_eq!(snap.journals[0].mod_revision, rev2);
     assert_eq!(stream.message().await.unwrap().unwrap(), proto::ListResponse::default());
 
+    // A reader blocked on the journal learns of its deletion as JOURNAL_NOT_FOUND.
+    let read = proto::ReadRequest { journal: "tests/new-one".into(), offset: 0, block: true, ..Default::default() };
+    let mut blocked = stub.read(read).await.unwrap().into_inner();
+    assert!(tokio::time::timeout(Duration::from_millis(100), blocked.message()).await.is_err(), "blocked");
+
     // Deletion also produces a snapshot, now empty.
     client.apply(vec![ApplyChange::Delete { journal: "tests/new-one".into(), expect_mod_revision: rev2 }]).await.unwrap();
     let snap = stream.message().await.unwrap().unwrap();
     assert!(snap.journals.is_empty());
     assert!(snap.header.unwrap().etcd.unwrap().revision > rev2);
+    let gone = blocked.message().await.unwrap().unwrap();
+    assert_eq!(gone.status, proto::Status::JournalNotFound as i32);
 
     // Shutdown ends the watch rather than hanging the server.
     let shut = tokio::time::timeout(Duration::from_secs(10), broker.shutdown()).await;

@@ -30,6 +30,8 @@ pub struct Commit {
     pub head: i64,
     /// Set when the journal stops serving (deleted, I/O failure, shutdown).
     pub closed: Option<Arc<str>>,
+    /// Set when the journal was deleted (readers then answer "not found").
+    pub deleted: bool,
 }
 
 /// A journal spec with its revisions.
@@ -108,7 +110,7 @@ impl Journal {
             dir: dir.to_path_buf(),
             spec: Mutex::new(spec),
             state: Mutex::new(state),
-            commit_tx: watch::Sender::new(Commit { head: rec.head, closed: None }),
+            commit_tx: watch::Sender::new(Commit { head: rec.head, closed: None, deleted: false }),
             syncer,
         }))
     }
@@ -157,6 +159,12 @@ impl Journal {
         });
     }
 
+    /// Closes the journal because it was deleted.
+    pub fn close_deleted(&self) {
+        self.close("journal deleted");
+        self.commit_tx.send_modify(|c| c.deleted = true);
+    }
+
     /// The fragment file covering committed `offset`: its begin, committed end and file.
     pub fn fragment_at(&self, offset: i64) -> Option<(i64, i64, Arc<std::fs::File>)> {
         let st = lock(&self.state);
@@ -193,6 +201,9 @@ impl Journal {
             .map_err(|_| JournalError::Unavailable(format!("journal {:?} closed", self.name)))?
             .clone();
         if commit.head < end {
+            if commit.deleted {
+                return Err(JournalError::NotFound { journal: self.name.clone() });
+            }
             let why = commit.closed.as_deref().unwrap_or("closed");
             return Err(JournalError::Unavailable(format!("journal {:?}: {why}", self.name)));
         }
