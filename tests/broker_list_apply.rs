@@ -239,3 +239,32 @@ async fn list_fragments_store_health_and_replicate_answer_minimally() {
     assert_eq!(err.code(), tonic::Code::Unimplemented);
     broker.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn journal_clients_watch_the_matched_set_locally_and_over_grpc() {
+    use futures::StreamExt;
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start(dir.path(), 2).await;
+    let local: Box<dyn JournalClient> = Box::new(broker.client());
+    let remote: Box<dyn JournalClient> = Box::new(grpc(&broker));
+    let selector = parse_selector("app.gazette.dev/message-type=stream_sum.Chunk").unwrap();
+    let mut watches = vec![local.watch(selector.clone()), remote.watch(selector)];
+    for w in watches.iter_mut() {
+        let first = w.next().await.unwrap().unwrap();
+        assert_eq!(names(&first), ["examples/stream-sum/chunks/part-000", "examples/stream-sum/chunks/part-001"]);
+    }
+    let mut s = spec("examples/stream-sum/chunks/part-002");
+    s.labels = streamsum_host::journal::LabelSet::from_pairs([
+        ("app.gazette.dev/message-type", "stream_sum.Chunk"),
+        ("content-type", "application/x-ndjson"),
+    ]);
+    local.apply(vec![ApplyChange::Upsert { spec: s, expect_mod_revision: 0 }]).await.unwrap();
+    local.append(streamsum_host::journal::AppendRequest::new("examples/stream-sum/chunks/part-002", "abc")).await.unwrap();
+    for w in watches.iter_mut() {
+        let next = w.next().await.unwrap().unwrap();
+        assert_eq!(next.len(), 3);
+        assert_eq!(next[2].spec.name, "examples/stream-sum/chunks/part-002");
+    }
+    drop(watches);
+    broker.shutdown().await.unwrap();
+}

@@ -152,17 +152,22 @@ impl Journal {
 
     /// Stops the journal: pending and future appends and reads fail with `why`.
     pub fn close(&self, why: &str) {
-        let why: Arc<str> = why.into();
-        lock(&self.state).closed.get_or_insert_with(|| why.clone());
-        self.commit_tx.send_modify(|c| {
-            c.closed.get_or_insert(why);
-        });
+        self.close_with(why, false);
     }
 
-    /// Closes the journal because it was deleted.
+    /// Closes the journal because it was deleted (readers then answer "not found").
     pub fn close_deleted(&self) {
-        self.close("journal deleted");
-        self.commit_tx.send_modify(|c| c.deleted = true);
+        self.close_with("journal deleted", true);
+    }
+
+    fn close_with(&self, why: &str, deleted: bool) {
+        let why: Arc<str> = why.into();
+        lock(&self.state).closed.get_or_insert_with(|| why.clone());
+        // One update, so that a woken reader sees `deleted` together with `closed`.
+        self.commit_tx.send_modify(|c| {
+            c.closed.get_or_insert(why);
+            c.deleted |= deleted;
+        });
     }
 
     /// The fragment file covering committed `offset`: its begin, committed end and file.
