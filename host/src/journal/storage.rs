@@ -225,7 +225,7 @@ impl Storage {
     fn delete(&self, name: &str) -> Result<(), JournalError> {
         let journal = self.journals.write().unwrap_or_else(|p| p.into_inner()).remove(name);
         if let Some(journal) = journal {
-            journal.close("journal deleted");
+            journal.close_deleted();
             let dir = journal.dir();
             std::fs::remove_dir_all(dir).map_err(|e| JournalError::io(format!("removing {}", dir.display()), e))?;
             sync_dir(&self.dir.join("journals"))?;
