@@ -141,6 +141,9 @@ impl UncommittedReader {
     /// [`ReaderError::Journal`] for a non-transient journal error.
     pub async fn next(&mut self) -> Result<Option<Envelope>, ReaderError> {
         loop {
+            if self.end_offset > 0 && self.decoder.offset() >= self.end_offset {
+                return Ok(None); // Never yield frames past the end, even if the server sent them.
+            }
             if let Some(frame) = self.decoder.next_frame() {
                 return Ok(Some(frame?));
             }
