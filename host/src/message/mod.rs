@@ -29,5 +29,5 @@ pub use self::framing::{frame_ack, frame_message, FrameError};
 pub use self::mapping::{fnv1a32, ModuloMapping};
 pub use self::publisher::{AckIntent, PendingAppend, Publisher};
 pub use self::reader::{Backoff, CommittedReader, ReaderError, UncommittedReader};
-pub use self::sequencer::{ProducerState, QueueOutcome, Sequencer, SequencerError, SequencerState};
+pub use self::sequencer::{ProducerState, QueueOutcome, Sequencer, SequencerError, SequencerState, PRUNE_HORIZON};
 pub use self::uuid::{build_uuid, Flags, ProducerId};
