@@ -148,3 +148,13 @@ async fn a_range_read_stops_at_its_end_offset_even_if_more_arrives() {
     assert_eq!(reader.next().await.unwrap().unwrap().end, n1);
     assert!(reader.next().await.unwrap().is_none());
 }
+
+#[tokio::test]
+async fn a_read_that_starts_later_than_asked_resumes_at_the_served_offset() {
+    let client = Arc::new(Scripted::default());
+    client.streams.lock().unwrap().push_back(vec![chunk(100, L1), at_head(100 + L1.len() as Offset)]);
+    let mut reader = UncommittedReader::new(client, J, -1, false);
+    let env = reader.next().await.unwrap().unwrap();
+    assert_eq!((env.begin, env.end), (100, 100 + L1.len() as Offset));
+    assert!(reader.next().await.unwrap().is_none());
+}
