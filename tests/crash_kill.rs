@@ -107,6 +107,10 @@ async fn a_lost_data_directory_is_rebuilt_from_snapshots_and_recovery_logs() {
         for _ in 0..5 {
             jobs.progress().await;
         }
+        if round == 1 {
+            // Make sure some shard has a snapshot to be rebuilt from.
+            until_logged(&shards, "snapshot written", &url, LIMIT).await;
+        }
         tokio::time::sleep(Duration::from_millis(rng.below(300))).await;
         shards.kill9();
         // The whole data directory is gone (stores and plugin cache).

@@ -269,6 +269,16 @@ pub async fn sums_commit_within(url: &str, limit: Duration) -> bool {
     }
 }
 
+/// Waits until `proc`'s log contains `needle`, checking after each commit to the
+/// sums journal (or every 2 s); panics after `limit`.
+pub async fn until_logged(proc: &Proc, needle: &str, url: &str, limit: Duration) {
+    let began = std::time::Instant::now();
+    while !proc.log_text().contains(needle) {
+        assert!(began.elapsed() < limit, "{needle:?} not logged within {limit:?}:\n{}", proc.log_text());
+        sums_commit_within(url, Duration::from_secs(2)).await;
+    }
+}
+
 /// Whether `status` is death by SIGABRT (a crash point).
 pub fn aborted(status: ExitStatus) -> bool {
     status.signal() == Some(6)

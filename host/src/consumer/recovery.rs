@@ -60,7 +60,7 @@ pub struct RecoveryLog {
 pub struct Recovered {
     /// Records applied by playback.
     pub records: u64,
-    /// Log bytes read.
+    /// Log bytes played (from the resume point, snapshot or 0 to the hand-off).
     pub bytes: i64,
     /// Whether the store was rebuilt rather than resumed.
     pub rebuilt: bool,
@@ -96,23 +96,22 @@ pub async fn recover(
         tokio::task::spawn_blocking(move || db.applied_blocking()).await??
     };
     let resume = resume.filter(|a| a.journal == journal && a.end <= head && snapshot.is_none_or(|s| s <= a.begin));
-    let fresh = |snapshot: Option<i64>| snapshot.map(Start::Snapshot).unwrap_or(Start::Beginning);
-    let (player, rebuilt) = match resume {
+    let (player, rebuilt, from) = match resume {
         Some(applied) => {
             let from = applied.begin;
             match play(&*client, journal, Player::new(journal, db.clone(), Start::Resume(applied)), handoff.end).await {
-                Ok(p) => (p, false),
+                Ok(p) => (p, false, from),
                 Err(e) if is_foreign(&e, from) => {
                     tracing::warn!(%shard, %journal, error = %e, "the local store does not match the recovery log; rebuilding it from the log");
-                    (play_fresh(&*client, journal, db, fresh(snapshot), handoff.end).await?, true)
+                    (play_fresh(&*client, journal, db, snapshot, handoff.end).await?, true, snapshot.unwrap_or(0))
                 }
                 Err(e) => return Err(e.into()),
             }
         }
-        None => (play_fresh(&*client, journal, db, fresh(snapshot), handoff.end).await?, true),
+        None => (play_fresh(&*client, journal, db, snapshot, handoff.end).await?, true, snapshot.unwrap_or(0)),
     };
-    let stats = Recovered { records: player.applied(), bytes: handoff.end - player.record_offset().min(head), rebuilt };
-    tracing::info!(%shard, %journal, records = stats.records, rebuilt, from_snapshot = ?snapshot, took = ?began.elapsed(), "recovery log played");
+    let stats = Recovered { records: player.applied(), bytes: handoff.end - from, rebuilt };
+    tracing::info!(%shard, %journal, records = stats.records, bytes = stats.bytes, rebuilt, from_snapshot = ?snapshot, took = ?began.elapsed(), "recovery log played");
     let log = RecoveryLog {
         shard: shard.to_owned(),
         client,
@@ -128,7 +127,7 @@ pub async fn recover(
 
 /// Whether a resumed playback failed because the store is not this log's replica
 /// (rather than because the log is damaged past the store's position).
-fn is_foreign(e: &PlaybackError, from: i64) -> bool {
+pub(crate) fn is_foreign(e: &PlaybackError, from: i64) -> bool {
     match e {
         PlaybackError::Foreign { .. } | PlaybackError::Missing { .. } => true,
         PlaybackError::Frame { offset, .. } => *offset == from,
@@ -136,7 +135,12 @@ fn is_foreign(e: &PlaybackError, from: i64) -> bool {
     }
 }
 
-async fn play_fresh(client: &dyn JournalClient, journal: &str, db: &ShardDb, start: Start, through: i64) -> anyhow::Result<Player> {
+/// Empties `db` and plays `journal` into it from the newest snapshot (or offset 0).
+///
+/// # Errors
+/// As [`play`], or the store could not be cleared.
+pub(crate) async fn play_fresh(client: &dyn JournalClient, journal: &str, db: &ShardDb, snapshot: Option<i64>, through: i64) -> anyhow::Result<Player> {
+    let start = snapshot.map(Start::Snapshot).unwrap_or(Start::Beginning);
     let clear = db.clone();
     tokio::task::spawn_blocking(move || clear.clear_blocking()).await??;
     Ok(play(client, journal, Player::new(journal, db.clone(), start), through).await?)

@@ -17,7 +17,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use tokio::sync::watch;
 
-use super::recovery::play;
+use super::recovery::{is_foreign, play, play_fresh};
 use super::shard::{stopped, ShardEnv, ShardSpec};
 use super::source::Backoff;
 use super::status::{ShardState, ShardStatus};
@@ -57,15 +57,21 @@ pub async fn stand_by(
         let db = db.clone();
         tokio::task::spawn_blocking(move || db.applied_blocking()).await??
     };
-    let start = match applied.filter(|a| a.journal == journal && a.end <= barrier.end && snapshot.is_none_or(|s| s <= a.begin)) {
-        Some(a) => Start::Resume(a),
-        None => {
-            let clear = db.clone();
-            tokio::task::spawn_blocking(move || clear.clear_blocking()).await??;
-            snapshot.map(Start::Snapshot).unwrap_or(Start::Beginning)
+    let resume = applied.filter(|a| a.journal == journal && a.end <= barrier.end && snapshot.is_none_or(|s| s <= a.begin));
+    let mut player = match resume {
+        Some(a) => {
+            let from = a.begin;
+            match play(&*client, journal, Player::new(journal, db.clone(), Start::Resume(a)), barrier.end).await {
+                Ok(p) => p,
+                Err(e) if is_foreign(&e, from) => {
+                    tracing::warn!(shard = %spec.id, %journal, error = %e, "the local store does not match the recovery log; rebuilding it");
+                    play_fresh(&*client, journal, db, snapshot, barrier.end).await?
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
+        None => play_fresh(&*client, journal, db, snapshot, barrier.end).await?,
     };
-    let mut player = play(&*client, journal, Player::new(journal, db.clone(), start), barrier.end).await?;
     tracing::info!(shard = %spec.id, %journal, records = player.applied(), "hot standby caught up; tailing the recovery log");
 
     // Tail: every record the primary appends (transactions and lease renewals).
