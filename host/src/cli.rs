@@ -40,6 +40,10 @@ pub enum Command {
     Journals(gazctl::JournalsArgs),
     /// Run the chunker job: publish streams of chunks, verify the summer's sums.
     Chunker(ChunkerArgs),
+    /// Hot reload of the summer plugin of a running host.
+    Plugins(crate::service::control_cli::PluginsArgs),
+    /// List a running host's shards: status, plugin version, progress.
+    Shards(crate::service::control_cli::ShardsArgs),
 }
 
 /// Arguments of `streamsum-host broker`.
@@ -107,6 +111,8 @@ pub fn main_with(cli: Cli) -> anyhow::Result<()> {
             Some(Command::Broker(args)) => run_broker(args).await,
             Some(Command::Journals(args)) => gazctl::run(args).await,
             Some(Command::Chunker(args)) => crate::chunker::run(args).await,
+            Some(Command::Plugins(args)) => crate::service::control_cli::run_plugins(args).await,
+            Some(Command::Shards(args)) => crate::service::control_cli::run_shards(args).await,
             None => crate::app::run(cli.app).await,
         }
     })

@@ -9,6 +9,7 @@ pub mod checkpoint;
 pub mod shard;
 pub mod source;
 pub mod status;
+pub mod swap;
 pub mod txn;
 
 pub use shard::{run_shard, shard_id_for, ShardEnv, ShardSpec};
