@@ -27,9 +27,10 @@ pub fn profile_dir() -> PathBuf {
     deps.parent().expect("deps/ is in the profile directory").to_path_buf()
 }
 
-/// The `streamsum-host` binary next to this test build.
+/// The `streamsum-host` binary next to this test build, or `$STREAMSUM_HOST_BIN` (a
+/// copy of this worktree's build, where several worktrees share a target directory).
 pub fn host_bin() -> PathBuf {
-    let bin = profile_dir().join("streamsum-host");
+    let bin = std::env::var_os("STREAMSUM_HOST_BIN").map_or_else(|| profile_dir().join("streamsum-host"), PathBuf::from);
     assert!(bin.exists(), "{} is missing: run `cargo build -p streamsum-host` before these tests", bin.display());
     bin
 }
@@ -64,11 +65,16 @@ impl Host {
     /// Starts a host over `data_dir` listening on `listen` (e.g. `127.0.0.1:0`), with
     /// `extra` arguments, and waits until it prints its broker's address.
     pub fn start_on(data_dir: &Path, listen: &str, extra: &[&str]) -> Host {
+        Host::start_app(&wasm("guest_summer.wasm"), data_dir, listen, extra)
+    }
+
+    /// As [`Host::start_on`], running the summer plugin at `app`.
+    pub fn start_app(app: &Path, data_dir: &Path, listen: &str, extra: &[&str]) -> Host {
         std::fs::create_dir_all(data_dir).unwrap();
         let log = data_dir.join(format!("host-{}.log", std::process::id()));
         let mut child = Command::new(host_bin())
             .arg("--app")
-            .arg(wasm("guest_summer.wasm"))
+            .arg(app)
             .arg("--data-dir")
             .arg(data_dir)
             .args(["--listen", listen])
@@ -96,6 +102,11 @@ impl Host {
     /// A gRPC client of its broker.
     pub fn client(&self) -> GrpcJournalClient {
         GrpcJournalClient::new(&self.url).unwrap()
+    }
+
+    /// Its process id (to signal it).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Stops it with SIGTERM and waits for it to exit.

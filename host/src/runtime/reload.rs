@@ -164,7 +164,6 @@ impl Reloader {
             Err(e) => {
                 let reason = e.to_string();
                 self.remember_failed(&version, &reason);
-                tracing::warn!(plugin = %name, version = %version, reason = %reason, "plugin version refused");
                 return Err(Refusal::Version { path: name, version: version.to_string(), reason });
             }
         };
