@@ -48,7 +48,8 @@ async fn a_different_summer_continues_the_streams_where_the_old_one_left_off() {
     let client = host.client();
     let mut streams: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for p in 0..2 {
-        let text = String::from_utf8(read_all(&client, &format!("examples/stream-sum/chunks/part-{p:03}")).await).unwrap();
+        let text =
+            String::from_utf8(read_all(&client, &format!("examples/stream-sum/chunks/part-{p:03}")).await).unwrap();
         let ids = streams.entry(format!("chunks-part-{p:03}")).or_default();
         for line in text.lines().filter(|l| l.contains("\"SeqNo\":1,")) {
             ids.push(json_str(line, "ID").unwrap().to_string());
@@ -75,7 +76,11 @@ async fn a_different_summer_continues_the_streams_where_the_old_one_left_off() {
             let first = u64::from_le_bytes(value[..8].try_into().unwrap());
             let counted = u64::from_le_bytes(value[8..].try_into().unwrap());
             assert!((1..=CHUNKS + 1).contains(&first), "{shard} {hex}: first {first}");
-            assert_eq!(counted, (CHUNKS + 1 - first) * CHUNK_BYTES, "{shard} {hex}: first chunk {first}, {counted} bytes");
+            assert_eq!(
+                counted,
+                (CHUNKS + 1 - first) * CHUNK_BYTES,
+                "{shard} {hex}: first chunk {first}, {counted} bytes"
+            );
             if first == 1 {
                 fresh += 1;
             } else {

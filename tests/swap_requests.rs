@@ -74,7 +74,11 @@ async fn bad_reload_requests_are_refused_clearly_and_change_nothing() {
     wait_listing(&host.url, LIMIT, "the completed file", |l| all_on(l, &new)).await;
     // Asking again for the version already running changes nothing.
     let out = reload_cli(&host.url, Some(&writing));
-    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("plugin {new} is already running")), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&format!("plugin {new} is already running")),
+        "{}",
+        describe(&out)
+    );
     assert_eq!(list(&host.url).await.swaps, 1);
     host.stop();
 }

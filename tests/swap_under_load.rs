@@ -65,7 +65,8 @@ async fn twenty_builds_garbage_wrong_world_and_a_trapping_summer_under_a_chunker
     // shards by the first shard whose first transaction on it fails.
     let trap = std::fs::read(wasm("trap_summer.wasm")).unwrap();
     replace_by_rename(&app, &trap);
-    let l = wait_listing(&host.url, TAKE_UP, "the rollback of trap_summer", |l| l.rollbacks == 1 && all_on(l, &good)).await;
+    let l =
+        wait_listing(&host.url, TAKE_UP, "the rollback of trap_summer", |l| l.rollbacks == 1 && all_on(l, &good)).await;
     assert_eq!(l.swaps, 21, "{l:#?}");
     let trapped: Vec<_> = l.shards.iter().filter(|s| s.rollbacks > 0).collect();
     assert!(!trapped.is_empty(), "{l:#?}");

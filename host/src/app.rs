@@ -124,7 +124,8 @@ impl Service {
         // Hot reload (issue 7): the shards follow the reloader's current version.
         let reloader = Arc::new(Reloader::new(cache.clone(), plugin.clone()));
         let shard_list: ShardList = Arc::default();
-        let control = Control::new(reloader.clone(), std::path::absolute(&app).unwrap_or(app.clone()), shard_list.clone());
+        let app_path = std::path::absolute(&app).unwrap_or_else(|_| app.clone());
+        let control = Control::new(reloader.clone(), app_path, shard_list.clone());
 
         let (broker, client): (Option<EmbeddedBroker>, Arc<dyn JournalClient>) = match &args.broker {
             Some(url) => (None, Arc::new(GrpcJournalClient::new(url)?)),

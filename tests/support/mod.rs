@@ -30,7 +30,8 @@ pub fn profile_dir() -> PathBuf {
 /// The `streamsum-host` binary next to this test build, or `$STREAMSUM_HOST_BIN` (a
 /// copy of this worktree's build, where several worktrees share a target directory).
 pub fn host_bin() -> PathBuf {
-    let bin = std::env::var_os("STREAMSUM_HOST_BIN").map_or_else(|| profile_dir().join("streamsum-host"), PathBuf::from);
+    let bin =
+        std::env::var_os("STREAMSUM_HOST_BIN").map_or_else(|| profile_dir().join("streamsum-host"), PathBuf::from);
     assert!(bin.exists(), "{} is missing: run `cargo build -p streamsum-host` before these tests", bin.display());
     bin
 }
@@ -91,7 +92,10 @@ impl Host {
             }
         }
         let status = child.wait().unwrap();
-        panic!("streamsum-host exited ({status}) before serving:\n{}", std::fs::read_to_string(&log).unwrap_or_default());
+        panic!(
+            "streamsum-host exited ({status}) before serving:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
     }
 
     /// Starts a host over `data_dir` on a free port.

@@ -67,7 +67,12 @@ pub async fn list(url: &str) -> pb::ListShardsResponse {
 
 /// Polls the listing until `done` holds (there is no push notification of a swap);
 /// panics with the last listing after `limit`.
-pub async fn wait_listing(url: &str, limit: Duration, what: &str, done: impl Fn(&pb::ListShardsResponse) -> bool) -> pb::ListShardsResponse {
+pub async fn wait_listing(
+    url: &str,
+    limit: Duration,
+    what: &str,
+    done: impl Fn(&pb::ListShardsResponse) -> bool,
+) -> pb::ListShardsResponse {
     let start = Instant::now();
     loop {
         let l = list(url).await;
@@ -113,10 +118,17 @@ impl Job {
         std::fs::create_dir_all(dir).unwrap();
         let log = dir.join("chunker.log");
         let mut cmd = chunker(url, &dir.join("cache"));
-        cmd.args(["--workers", &workers.to_string(), "--streams", &streams.to_string(), "--chunks", &chunks.to_string()])
-            .env("STREAMSUM_LOG", "error")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap());
+        cmd.args([
+            "--workers",
+            &workers.to_string(),
+            "--streams",
+            &streams.to_string(),
+            "--chunks",
+            &chunks.to_string(),
+        ])
+        .env("STREAMSUM_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap());
         Job { child: cmd.spawn().expect("starting the chunker"), log }
     }
 

@@ -328,7 +328,6 @@ async fn new_version(wake: &mut Option<watch::Receiver<SummerPlugin>>) {
         }
     }
     std::future::pending().await
-
 }
 
 fn reader_gone(spec: &ShardSpec) -> anyhow::Error {

@@ -24,9 +24,14 @@ use super::reload::{Reloaded, Reloader};
 ///
 /// # Errors
 /// The watch or the signal handler could not be installed (at start only).
-pub fn spawn(reloader: Arc<Reloader>, app: PathBuf, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+pub fn spawn(
+    reloader: Arc<Reloader>,
+    app: PathBuf,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let mut watcher = DirWatch::new(&app)?;
-    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).context("installing the SIGHUP handler")?;
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("installing the SIGHUP handler")?;
     Ok(tokio::spawn(async move {
         loop {
             let why = tokio::select! {
@@ -42,8 +47,12 @@ pub fn spawn(reloader: Arc<Reloader>, app: PathBuf, mut shutdown: watch::Receive
                 _ = stopped(&mut shutdown) => return,
             };
             match reloader.reload(&app).await {
-                Ok(Reloaded::Swapped(v)) => tracing::info!(plugin = %app.display(), version = %v, trigger = why, "reload accepted"),
-                Ok(Reloaded::Unchanged(v)) => tracing::debug!(plugin = %app.display(), version = %v, trigger = why, "plugin unchanged"),
+                Ok(Reloaded::Swapped(v)) => {
+                    tracing::info!(plugin = %app.display(), version = %v, trigger = why, "reload accepted")
+                }
+                Ok(Reloaded::Unchanged(v)) => {
+                    tracing::debug!(plugin = %app.display(), version = %v, trigger = why, "plugin unchanged")
+                }
                 Err(refusal) => tracing::warn!(trigger = why, "{refusal}"),
             }
         }
@@ -106,7 +115,7 @@ impl DirWatch {
                 }
                 return Err(e).context("reading inotify events");
             }
-            if names(&buf[..n as usize]).iter().any(|n| *n == self.name) {
+            if names(&buf[..n as usize]).contains(&self.name) {
                 return Ok(());
             }
         }

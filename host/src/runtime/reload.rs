@@ -156,9 +156,10 @@ impl Reloader {
         }
         let cache = self.cache.clone();
         let label = name.clone();
-        let loaded = tokio::task::spawn_blocking(move || SummerPlugin::load_blocking(&cache, &bytes, &label))
-            .await
-            .map_err(|e| Refusal::Version { path: name.clone(), version: version.to_string(), reason: e.to_string() })?;
+        let loaded =
+            tokio::task::spawn_blocking(move || SummerPlugin::load_blocking(&cache, &bytes, &label)).await.map_err(
+                |e| Refusal::Version { path: name.clone(), version: version.to_string(), reason: e.to_string() },
+            )?;
         let plugin = match loaded {
             Ok(plugin) => plugin,
             Err(e) => {
@@ -288,16 +289,15 @@ mod tests {
 
         let big = dir.path().join("big.wasm");
         std::fs::File::create(&big).unwrap().set_len(MAX_PLUGIN_BYTES + 1).unwrap();
-        assert!(matches!(read_complete(&big).await.unwrap_err(), Refusal::TooLarge { size, .. } if size == MAX_PLUGIN_BYTES + 1));
+        assert!(
+            matches!(read_complete(&big).await.unwrap_err(), Refusal::TooLarge { size, .. } if size == MAX_PLUGIN_BYTES + 1)
+        );
 
         let partial = dir.path().join("partial.wasm");
         let mut writer = std::fs::File::create(&partial).unwrap();
         writer.write_all(b"\0asm").unwrap();
         let err = read_complete(&partial).await.unwrap_err();
-        assert!(
-            err.to_string().contains(&format!("process {} has it open for writing", std::process::id())),
-            "{err}"
-        );
+        assert!(err.to_string().contains(&format!("process {} has it open for writing", std::process::id())), "{err}");
         drop(writer);
         assert_eq!(read_complete(&partial).await.unwrap(), b"\0asm");
     }

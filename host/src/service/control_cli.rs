@@ -126,9 +126,8 @@ fn last_commit(ms: i64) -> String {
     if ms <= 0 {
         return "-".into();
     }
-    let age = std::time::SystemTime::now()
-        .duration_since(UNIX_EPOCH + Duration::from_millis(ms as u64))
-        .unwrap_or_default();
+    let age =
+        std::time::SystemTime::now().duration_since(UNIX_EPOCH + Duration::from_millis(ms as u64)).unwrap_or_default();
     format!("{:.1}s ago", age.as_secs_f64())
 }
 

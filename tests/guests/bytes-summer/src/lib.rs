@@ -58,36 +58,37 @@ struct Component;
 
 impl Guest for Component {
     fn consume(batch: Batch) -> Result<(), String> {
-        CACHE.with(|cache| {
-            let mut cache = cache.borrow_mut();
-            let mut sums = Vec::new();
-            let mut frames: &[u8] = &batch.frames;
-            let mut data = Vec::new();
-            for env in &batch.envelopes {
-                let len = usize::try_from(env.end - env.begin).map_err(|e| e.to_string())?.min(frames.len());
-                let (frame, rest) = frames.split_at(len);
-                frames = rest;
-                let at = |what: String| format!("journal {} offset {}: {what}", batch.journal, env.begin);
-                let chunk = match parse_chunk(frame).map_err(|e| at(e.to_string()))? {
-                    Message::Ack => continue,
-                    Message::Chunk(chunk) => chunk,
-                };
-                chunk.decode_data(&mut data).map_err(|e| at(e.to_string()))?;
-                let entry = match cache.entry(chunk.id) {
-                    std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                    std::collections::hash_map::Entry::Vacant(v) => v.insert(load(chunk.id).map_err(at)?),
-                };
-                if entry.state.update(&chunk, &data).map_err(|e| at(e.to_string()))? {
-                    sums.push(entry.state.sum().to_json());
+        CACHE
+            .with(|cache| {
+                let mut cache = cache.borrow_mut();
+                let mut sums = Vec::new();
+                let mut frames: &[u8] = &batch.frames;
+                let mut data = Vec::new();
+                for env in &batch.envelopes {
+                    let len = usize::try_from(env.end - env.begin).map_err(|e| e.to_string())?.min(frames.len());
+                    let (frame, rest) = frames.split_at(len);
+                    frames = rest;
+                    let at = |what: String| format!("journal {} offset {}: {what}", batch.journal, env.begin);
+                    let chunk = match parse_chunk(frame).map_err(|e| at(e.to_string()))? {
+                        Message::Ack => continue,
+                        Message::Chunk(chunk) => chunk,
+                    };
+                    chunk.decode_data(&mut data).map_err(|e| at(e.to_string()))?;
+                    let entry = match cache.entry(chunk.id) {
+                        std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                        std::collections::hash_map::Entry::Vacant(v) => v.insert(load(chunk.id).map_err(at)?),
+                    };
+                    if entry.state.update(&chunk, &data).map_err(|e| at(e.to_string()))? {
+                        sums.push(entry.state.sum().to_json());
+                    }
+                    entry.counter.1 += data.len() as u64;
                 }
-                entry.counter.1 += data.len() as u64;
-            }
-            for sum in sums {
-                publisher::publish(SUMS_JOURNAL, &sum)?;
-            }
-            Ok(())
-        })
-        .inspect_err(|_| CACHE.with(|c| c.borrow_mut().clear()))
+                for sum in sums {
+                    publisher::publish(SUMS_JOURNAL, &sum)?;
+                }
+                Ok(())
+            })
+            .inspect_err(|_| CACHE.with(|c| c.borrow_mut().clear()))
     }
 
     fn finalize_txn() -> Result<(), String> {
