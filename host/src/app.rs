@@ -21,7 +21,8 @@ use tokio::sync::watch;
 use crate::consumer::{recovery_log_for, run_shard, shard_id_for, ShardEnv, ShardSpec, ShardStatus, StatusSnapshot};
 use crate::journal::defaults::{DEFAULT_PARTITIONS, MESSAGE_TYPE};
 use crate::journal::{JournalClient, LabelSelector, LabelSet};
-use crate::runtime::{ComponentCache, Limits, PluginEngine, SummerPlugin};
+use crate::runtime::{plugin_watch, ComponentCache, Limits, PluginEngine, Reloader, SummerPlugin};
+use crate::service::control::{Control, ShardList};
 use crate::service::{EmbeddedBroker, EmbeddedOptions, GrpcJournalClient};
 
 /// Arguments of the main service.
@@ -136,6 +137,11 @@ impl Service {
         let cache = ComponentCache::new(engine, args.data_dir.join("plugin-cache"));
         let plugin = SummerPlugin::load_file(&cache, &app).await?;
         tracing::info!(plugin = %app.display(), version = %plugin.version().as_str(), cached = ?plugin.cache_outcome(), took = ?plugin.compile_time(), "plugin loaded");
+        // Hot reload (issue 7): the shards follow the reloader's current version.
+        let reloader = Arc::new(Reloader::new(cache.clone(), plugin.clone()));
+        let shard_list: ShardList = Arc::default();
+        let app_path = std::path::absolute(&app).unwrap_or_else(|_| app.clone());
+        let control = Control::new(reloader.clone(), app_path, shard_list.clone());
 
         let (broker, client): (Option<EmbeddedBroker>, Arc<dyn JournalClient>) = match &args.broker {
             Some(url) => (None, Arc::new(GrpcJournalClient::new(url)?)),
@@ -144,13 +150,21 @@ impl Service {
                     .await
                     .with_context(|| format!("binding --listen {}", args.listen))?;
                 let opts = EmbeddedOptions { partitions: args.partitions, ..EmbeddedOptions::default() };
-                let broker = EmbeddedBroker::start(&args.data_dir.join("broker"), listener, opts).await?;
+                let broker = EmbeddedBroker::start_with_control(
+                    &args.data_dir.join("broker"),
+                    listener,
+                    opts,
+                    Some(control.into_server()),
+                )
+                .await?;
                 let client = Arc::new(broker.client());
                 (Some(broker), client)
             }
         };
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let shards = start_shards(args, client.clone(), plugin, &shutdown_rx).await?;
+        let shards = start_shards(args, client.clone(), plugin, &reloader, &shutdown_rx).await?;
+        *shard_list.write().unwrap_or_else(|p| p.into_inner()) = shards.iter().map(|(s, _)| s.clone()).collect();
+        plugin_watch::spawn(reloader, app, shutdown_rx).context("watching --app for new versions")?;
         Ok(Service { broker, client, shards, shutdown })
     }
 
@@ -193,6 +207,7 @@ async fn start_shards(
     args: &AppArgs,
     client: Arc<dyn JournalClient>,
     plugin: SummerPlugin,
+    reloader: &Arc<Reloader>,
     shutdown: &watch::Receiver<bool>,
 ) -> anyhow::Result<Vec<(Arc<ShardStatus>, tokio::task::JoinHandle<()>)>> {
     let all = list_retrying(&*client, LabelSelector::default()).await?;
@@ -223,6 +238,7 @@ async fn start_shards(
             snapshot_every: args.snapshot_every_bytes,
             hot_standbys: args.hot_standbys,
             lease: args.lease,
+            reloader: Some(reloader.clone()),
         };
         let status = Arc::new(ShardStatus::new(&id));
         let task = tokio::spawn(run_shard(spec, env, status.clone(), shutdown.clone()));

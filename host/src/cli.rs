@@ -43,6 +43,10 @@ pub enum Command {
     /// Exits non-zero, with one line naming the worker and stream, on any wrong,
     /// missing, duplicated or late sum.
     Chunker(ChunkerArgs),
+    /// Hot reload of the summer plugin of a running host.
+    Plugins(crate::service::control_cli::PluginsArgs),
+    /// List a running host's shards: status, plugin version, progress.
+    Shards(crate::service::control_cli::ShardsArgs),
 }
 
 /// Arguments of `streamsum-host broker`.
@@ -110,6 +114,8 @@ pub fn main_with(cli: Cli) -> anyhow::Result<()> {
             Some(Command::Broker(args)) => run_broker(args).await,
             Some(Command::Journals(args)) => gazctl::run(args).await,
             Some(Command::Chunker(args)) => crate::chunker::run(args).await,
+            Some(Command::Plugins(args)) => crate::service::control_cli::run_plugins(args).await,
+            Some(Command::Shards(args)) => crate::service::control_cli::run_shards(args).await,
             None => crate::app::run(cli.app).await,
         }
     })

@@ -80,11 +80,16 @@ impl Host {
     /// Starts a host over `data_dir` listening on `listen` (e.g. `127.0.0.1:0`), with
     /// `extra` arguments, and waits until it prints its broker's address.
     pub fn start_on(data_dir: &Path, listen: &str, extra: &[&str]) -> Host {
+        Host::start_app(&wasm("guest_summer.wasm"), data_dir, listen, extra)
+    }
+
+    /// As [`Host::start_on`], running the summer plugin at `app`.
+    pub fn start_app(app: &Path, data_dir: &Path, listen: &str, extra: &[&str]) -> Host {
         std::fs::create_dir_all(data_dir).unwrap();
         let log = data_dir.join(format!("host-{}.log", std::process::id()));
         let mut child = Command::new(host_bin())
             .arg("--app")
-            .arg(wasm("guest_summer.wasm"))
+            .arg(app)
             .arg("--data-dir")
             .arg(data_dir)
             .args(["--listen", listen])
@@ -119,6 +124,11 @@ impl Host {
     /// A gRPC client of its broker.
     pub fn client(&self) -> GrpcJournalClient {
         GrpcJournalClient::new(&self.url).unwrap()
+    }
+
+    /// Its process id (to signal it).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Stops it with SIGTERM and waits for it to exit.

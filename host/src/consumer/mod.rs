@@ -13,6 +13,7 @@ pub mod shard;
 pub mod standby;
 pub mod source;
 pub mod status;
+pub mod swap;
 pub mod txn;
 
 pub use shard::{recovery_log_for, run_shard, shard_id_for, ShardEnv, ShardSpec};

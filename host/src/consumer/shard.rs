@@ -23,10 +23,11 @@ use super::recovery::{recover, Fenced};
 use super::standby::{renew_lease, stand_by};
 use super::source::{read_source, Backoff, SourceEvent};
 use super::status::{ShardState, ShardStatus};
+use super::swap::ShardSwap;
 use super::txn::{append_retrying, Txn, TxnEnd};
 use crate::journal::{AppendRequest, JournalClient};
 use crate::message::{Offset, Publisher, Sequencer};
-use crate::runtime::{Limits, ShardContext, SummerInstance, SummerPlugin};
+use crate::runtime::{Limits, Reloader, ShardContext, SummerInstance, SummerPlugin};
 use crate::store::ShardDb;
 
 /// Source events buffered between a reader and its shard (Gazette's
@@ -71,6 +72,9 @@ pub struct ShardEnv {
     pub hot_standbys: usize,
     /// A primary silent this long is taken for dead by its standbys.
     pub lease: Duration,
+    /// Hot reload: the shard runs the reloader's current version instead of `plugin`
+    /// and swaps at transaction boundaries (`swap.rs`).
+    pub reloader: Option<Arc<Reloader>>,
 }
 
 /// The recovery-log journal of shard `id` (Gazette's stream-sum layout).
@@ -205,8 +209,10 @@ async fn serve(
     let offset: Offset = checkpoint.sequencer.read_through.get(&source).copied().unwrap_or(0);
     let sequencer = Sequencer::from_state(checkpoint.sequencer, spec.ring_size);
 
-    let plugin = env.plugin.clone();
+    let mut swap = env.reloader.clone().map(ShardSwap::new);
+    let plugin = swap.as_mut().map_or_else(|| env.plugin.clone(), ShardSwap::current);
     let ctx = ShardContext { shard: spec.id.clone(), db: db.clone(), journals: env.publishable.clone() };
+    let swap_ctx = ctx.clone();
     let limits = env.limits.clone();
     let instance = tokio::task::spawn_blocking(move || SummerInstance::instantiate(&plugin, ctx, limits))
         .await?
@@ -219,9 +225,30 @@ async fn serve(
     tracing::info!(shard = %spec.id, %source, offset, plugin = %instance.version().short(), "shard is primary");
     status.set_primary(instance.version().as_str());
     let mut txn = Txn::new(spec, env, db.clone(), log, status.clone(), sequencer, Publisher::with_own_clock(), instance, rx);
+    if let Some(swap) = &swap {
+        txn.set_wake(swap.wake());
+    }
     loop {
-        match txn.run_one(shutdown).await? {
-            TxnEnd::Committed => {}
+        // The transaction boundary: a new plugin version takes over here (issue 7).
+        if let Some(swap) = swap.as_mut() {
+            swap.at_boundary(spec, env, swap_ctx.clone(), &mut txn, status).await?;
+        }
+        let end = match txn.run_one(shutdown).await {
+            Ok(end) => end,
+            Err(e) => {
+                if let Some(swap) = swap.as_mut() {
+                    swap.failed(spec, status, &e);
+                }
+                return Err(e);
+            }
+        };
+        match end {
+            TxnEnd::Idle => {}
+            TxnEnd::Committed => {
+                if let Some(swap) = swap.as_mut() {
+                    swap.committed(spec);
+                }
+            }
             TxnEnd::Shutdown => {
                 txn.finish_acks().await?;
                 return Ok(());

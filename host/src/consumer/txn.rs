@@ -37,7 +37,7 @@ use super::source::{read_range, Backoff, SourceEvent};
 use super::status::ShardStatus;
 use crate::journal::{AppendRequest, AppendResult, JournalClient, JournalError};
 use crate::message::{Envelope, Publisher, Sequencer, SequencerError};
-use crate::runtime::{CallError, MessageBatch, SummerInstance, TxnOutput};
+use crate::runtime::{CallError, MessageBatch, PluginVersion, SummerInstance, SummerPlugin, TxnOutput};
 use super::recovery::RecoveryLog;
 use crate::store::{crash_point, LogOp, LogRecord, ShardDb};
 
@@ -56,6 +56,9 @@ pub enum TxnEnd {
     Committed,
     /// Shutdown was requested; it was abandoned before its commit.
     Shutdown,
+    /// A new plugin version was published before the transaction consumed anything:
+    /// a boundary at which to swap (issue 7).
+    Idle,
 }
 
 /// A shard's transaction machinery, kept across its transactions.
@@ -82,6 +85,9 @@ pub struct Txn {
     batch: Option<MessageBatch>,
     /// ACK appends of the previous transaction, still in flight.
     prev_acks: Option<JoinHandle<anyhow::Result<()>>>,
+    /// Ends a transaction that has consumed nothing when a new plugin version is
+    /// published (hot swap, `swap.rs`); `None` without hot reload.
+    wake: Option<watch::Receiver<SummerPlugin>>,
 }
 
 impl Txn {
@@ -110,7 +116,23 @@ impl Txn {
             rx,
             batch: Some(MessageBatch::new(&spec.source)),
             prev_acks: None,
+            wake: None,
         }
+    }
+
+    /// Ends idle transactions ([`TxnEnd::Idle`]) when `wake` sees a new plugin version.
+    pub fn set_wake(&mut self, wake: watch::Receiver<SummerPlugin>) {
+        self.wake = Some(wake);
+    }
+
+    /// The plugin version of the instance (`None` only while a guest call runs).
+    pub fn plugin_version(&self) -> Option<PluginVersion> {
+        self.instance.as_ref().map(|i| i.version().clone())
+    }
+
+    /// Replaces the instance at a transaction boundary (hot swap); the old one is dropped.
+    pub fn replace_instance(&mut self, instance: SummerInstance) {
+        self.instance = Some(instance);
     }
 
     /// Runs one transaction to its commit, or until shutdown is requested.
@@ -149,6 +171,7 @@ impl Txn {
                     consumed += n;
                 }
                 _ = sleep, if timer.is_some() => {}
+                _ = new_version(&mut self.wake), if began.is_none() => return Ok(TxnEnd::Idle),
                 _ = stopped(shutdown) => {
                     self.abort();
                     return Ok(TxnEnd::Shutdown);
@@ -316,6 +339,16 @@ impl Txn {
         self.log.maybe_snapshot(&self.db, shutdown).await?;
         Ok(())
     }
+}
+
+/// Resolves when `wake` sees a new version; never without one.
+async fn new_version(wake: &mut Option<watch::Receiver<SummerPlugin>>) {
+    if let Some(rx) = wake {
+        if rx.changed().await.is_ok() {
+            return;
+        }
+    }
+    std::future::pending().await
 }
 
 fn reader_gone(spec: &ShardSpec) -> anyhow::Error {
