@@ -73,6 +73,7 @@ impl Host {
             .arg(data_dir)
             .args(["--listen", listen])
             .args(extra)
+            .env("STREAMSUM_METRICS_LISTEN", "127.0.0.1:0")
             .stdout(Stdio::piped())
             .stderr(File::create(&log).unwrap())
             .spawn()

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tokio::sync::{mpsc, watch};
+use tracing::Instrument;
 
 use super::checkpoint::Checkpoint;
 use super::source::{read_source, Backoff, SourceEvent};
@@ -100,6 +101,7 @@ pub async fn run_shard(spec: ShardSpec, env: ShardEnv, status: Arc<ShardStatus>,
         let delay = backoff.next_delay();
         tracing::error!(shard = %spec.id, error = format!("{e:#}"), retry_in = ?delay, "shard failed; restarting from its last checkpoint");
         status.fail(&format!("{e:#}"));
+        crate::ops::metrics::shard_failed(&spec.id);
         if wait_or_shutdown(delay, &mut shutdown).await {
             status.set(ShardState::Stopped);
             return;
@@ -162,7 +164,7 @@ async fn serve(
     status.set_primary(instance.version().as_str());
     let mut txn = Txn::new(spec, env, db.clone(), status.clone(), sequencer, Publisher::with_own_clock(), instance, rx);
     loop {
-        match txn.run_one(shutdown).await? {
+        match txn.run_one(shutdown).instrument(tracing::info_span!("txn", shard = %spec.id, txn = status.transactions() + 1)).await? {
             TxnEnd::Committed => {}
             TxnEnd::Shutdown => {
                 txn.finish_acks().await?;

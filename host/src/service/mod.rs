@@ -9,6 +9,7 @@ mod client;
 pub mod convert;
 mod embedded;
 pub mod gazctl;
+pub mod list_format;
 mod list_api;
 pub mod proto;
 mod read_api;
