@@ -12,6 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
+use super::history::{History, Sample, Totals};
 use super::metrics::{REGISTRY, TXN_SECONDS};
 use super::registry::{format_labels, format_value};
 use crate::consumer::{ShardStatus, StatusSnapshot};
@@ -27,6 +28,8 @@ pub struct StatusSource {
     shards: Mutex<Vec<Arc<ShardStatus>>>,
     /// The journal client (none until attached).
     client: Mutex<Option<Arc<dyn JournalClient>>>,
+    /// The charts' samples.
+    pub history: History,
 }
 
 /// One shard's row.
@@ -84,6 +87,8 @@ pub struct Status {
     pub txn_seconds_count: u64,
     /// What could not be gathered.
     pub errors: Vec<String>,
+    /// The charts' samples, oldest first (one per second, the last two minutes).
+    pub history: Vec<Sample>,
 }
 
 impl StatusSource {
@@ -96,6 +101,13 @@ impl StatusSource {
     pub fn attach(&self, shards: Vec<Arc<ShardStatus>>, client: Arc<dyn JournalClient>) {
         *self.shards.lock().unwrap_or_else(|p| p.into_inner()) = shards;
         *self.client.lock().unwrap_or_else(|p| p.into_inner()) = Some(client);
+    }
+
+    /// Cumulative totals for the charts (no journal listing: cheap, once a second).
+    pub fn totals(&self) -> Totals {
+        let shards = self.shards.lock().unwrap_or_else(|p| p.into_inner());
+        let (txn_seconds, txns) = REGISTRY.sum_count(TXN_SECONDS, &[]).unwrap_or((0.0, 0));
+        Totals { messages: shards.iter().map(|s| s.snapshot().messages).sum(), txn_seconds, txns }
     }
 
     /// Gathers the status now.
@@ -131,11 +143,13 @@ impl StatusSource {
             txn_seconds_sum,
             txn_seconds_count,
             errors,
+            history: self.history.samples(),
         }
     }
 }
 
-fn millis(t: SystemTime) -> u64 {
+/// Milliseconds since the Unix epoch.
+pub fn millis(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 

@@ -8,7 +8,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -16,13 +16,17 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::collect::{render_status, StatusSource};
+use super::collect::{millis, render_status, StatusSource};
+use super::history::SAMPLE_EVERY;
 use super::metrics::REGISTRY;
 
 /// Largest request head read.
 pub const MAX_REQUEST_HEAD: usize = 8 << 10;
 /// A client must send its request head within this time.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Longest a `/api/status?after=N` request waits for a new chart sample.
+pub const LONG_POLL: Duration = Duration::from_secs(3);
 
 /// The status page (inline script and charts, no external assets).
 const PAGE: &str = include_str!("page.html");
@@ -33,8 +37,8 @@ pub struct OpsServer {
     addr: SocketAddr,
     /// Stops the accept loop.
     shutdown: watch::Sender<bool>,
-    /// The accept loop.
-    task: JoinHandle<()>,
+    /// The accept loop and the chart sampler.
+    tasks: [JoinHandle<()>; 2],
 }
 
 impl OpsServer {
@@ -46,8 +50,9 @@ impl OpsServer {
         let listener = TcpListener::bind(addr).await.with_context(|| format!("binding --metrics-listen {addr}"))?;
         let addr = listener.local_addr().context("--metrics-listen address")?;
         let (shutdown, rx) = watch::channel(false);
-        let task = tokio::spawn(accept_loop(listener, source, rx));
-        Ok(OpsServer { addr, shutdown, task })
+        let sampler = tokio::spawn(sample_loop(source.clone(), rx.clone()));
+        let accept = tokio::spawn(accept_loop(listener, source, rx));
+        Ok(OpsServer { addr, shutdown, tasks: [accept, sampler] })
     }
 
     /// `http://host:port`.
@@ -55,10 +60,12 @@ impl OpsServer {
         format!("http://{}", self.addr)
     }
 
-    /// Stops accepting and waits for the accept loop.
+    /// Stops accepting and sampling, and waits for both tasks.
     pub async fn stop(self) {
         let _ = self.shutdown.send(true);
-        let _ = self.task.await;
+        for task in self.tasks {
+            let _ = task.await;
+        }
     }
 }
 
@@ -81,6 +88,17 @@ async fn accept_loop(listener: TcpListener, source: Arc<StatusSource>, mut shutd
     }
 }
 
+/// Records a chart sample every [`SAMPLE_EVERY`] until shutdown.
+async fn sample_loop(source: Arc<StatusSource>, mut shutdown: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(SAMPLE_EVERY);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => source.history.record(source.totals(), Instant::now(), millis(SystemTime::now())),
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
+    }
+}
+
 /// A parsed request line.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Request {
@@ -88,6 +106,8 @@ pub struct Request {
     pub method: String,
     /// The path without the query string.
     pub path: String,
+    /// `after=N` of the query string: answer once a chart sample newer than N exists.
+    pub after: Option<u64>,
 }
 
 /// Parses the request line of a head (`GET /metrics?x HTTP/1.1`).
@@ -98,8 +118,9 @@ pub fn parse_head(head: &[u8]) -> Option<Request> {
     if !version.starts_with("HTTP/1.") || !target.starts_with('/') {
         return None;
     }
-    let path = target.split('?').next().unwrap_or(target);
-    Some(Request { method: method.to_owned(), path: path.to_owned() })
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let after = query.split('&').find_map(|kv| kv.strip_prefix("after=")).and_then(|v| v.parse().ok());
+    Some(Request { method: method.to_owned(), path: path.to_owned(), after })
 }
 
 async fn serve(mut stream: TcpStream, source: &StatusSource) -> anyhow::Result<()> {
@@ -151,6 +172,9 @@ async fn respond(req: &Request, source: &StatusSource) -> (u16, &'static str, St
             (200, "text/plain; version=0.0.4; charset=utf-8", out)
         }
         "/api/status" => {
+            if let Some(after) = req.after {
+                source.history.wait_newer(after, LONG_POLL).await;
+            }
             let status = source.gather().await;
             (200, "application/json", serde_json::to_string(&status).unwrap_or_else(|e| format!("{{\"errors\":[\"{e}\"]}}")))
         }
@@ -166,7 +190,9 @@ mod tests {
     #[test]
     fn request_lines_parse_and_garbage_is_refused() {
         let req = parse_head(b"GET /metrics?x=1 HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
-        assert_eq!(req, Request { method: "GET".into(), path: "/metrics".into() });
+        assert_eq!(req, Request { method: "GET".into(), path: "/metrics".into(), after: None });
+        let req = parse_head(b"GET /api/status?x=1&after=17 HTTP/1.1\r\n\r\n").unwrap();
+        assert_eq!((req.path.as_str(), req.after), ("/api/status", Some(17)));
         for bad in [&b""[..], b"GET\r\n\r\n", b"GET metrics HTTP/1.1\r\n\r\n", b"GET / SPDY/3\r\n\r\n", b"\xff\xfe"] {
             assert_eq!(parse_head(bad), None, "{bad:?}");
         }
