@@ -27,8 +27,12 @@ pub fn profile_dir() -> PathBuf {
     deps.parent().expect("deps/ is in the profile directory").to_path_buf()
 }
 
-/// The `streamsum-host` binary next to this test build.
+/// The `streamsum-host` binary next to this test build, or `$STREAMSUM_HOST_BIN` (a
+/// copy kept apart, when several checkouts share one target directory).
 pub fn host_bin() -> PathBuf {
+    if let Some(bin) = std::env::var_os("STREAMSUM_HOST_BIN") {
+        return bin.into();
+    }
     let bin = profile_dir().join("streamsum-host");
     assert!(bin.exists(), "{} is missing: run `cargo build -p streamsum-host` before these tests", bin.display());
     bin
@@ -58,6 +62,8 @@ pub struct Host {
     pub url: String,
     /// Its stderr (the log), written to a file.
     pub log: PathBuf,
+    /// `http://127.0.0.1:<port>` of its metrics and status page listener.
+    pub metrics: String,
 }
 
 impl Host {
@@ -79,10 +85,14 @@ impl Host {
             .spawn()
             .expect("starting streamsum-host");
         let stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut metrics = String::new();
         for line in stdout.lines() {
             let line = line.unwrap();
+            if let Some(url) = line.strip_prefix("metrics listening on ") {
+                metrics = url.trim().to_string();
+            }
             if let Some(url) = line.strip_prefix("broker listening on ") {
-                return Host { child, url: url.trim().to_string(), log };
+                return Host { child, url: url.trim().to_string(), log, metrics };
             }
         }
         let status = child.wait().unwrap();
