@@ -86,7 +86,7 @@ fn the_broker_binary_serves_the_gazctl_commands_and_shuts_down_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let broker = Broker::start(dir.path(), "3");
 
-    let listed = ok_stdout(broker.journals(&["list", "--selector", "app.gazette.dev/message-type=stream_sum.Chunk"], b""));
+    let listed = ok_stdout(broker.journals(&["list", "--format", "tsv", "--selector", "app.gazette.dev/message-type=stream_sum.Chunk"], b""));
     let names: Vec<&str> = listed.lines().map(|l| l.split('\t').next().unwrap()).collect();
     assert_eq!(names, ["examples/stream-sum/chunks/part-000", "examples/stream-sum/chunks/part-001", "examples/stream-sum/chunks/part-002"]);
 
@@ -115,7 +115,7 @@ fn the_broker_binary_serves_the_gazctl_commands_and_shuts_down_cleanly() {
     .unwrap();
     assert!(ok_stdout(broker.journals(&["apply", specs.to_str().unwrap()], b"")).contains("applied 1 change"));
     ok_stdout(broker.journals(&["append", "tests/applied"], b"xyz"));
-    let listed = ok_stdout(broker.journals(&["list", "-l", "app.gazette.dev/tag=cli"], b""));
+    let listed = ok_stdout(broker.journals(&["list", "--format", "tsv", "-l", "app.gazette.dev/tag=cli"], b""));
     assert_eq!(listed.trim().split('\t').take(2).collect::<Vec<_>>(), ["tests/applied", "3"], "{listed}");
 
     // YAML works too, including deletes.
@@ -126,7 +126,7 @@ fn the_broker_binary_serves_the_gazctl_commands_and_shuts_down_cleanly() {
     )
     .unwrap();
     assert!(ok_stdout(broker.journals(&["apply", yaml.to_str().unwrap()], b"")).contains("applied 2 change"));
-    let listed = ok_stdout(broker.journals(&["list", "-l", "app.gazette.dev/tag=cli"], b""));
+    let listed = ok_stdout(broker.journals(&["list", "--format", "tsv", "-l", "app.gazette.dev/tag=cli"], b""));
     assert_eq!(listed.lines().map(|l| l.split('\t').next().unwrap()).collect::<Vec<_>>(), ["tests/from-yaml"]);
     let bad = dir.path().join("bad.yaml");
     std::fs::write(&bad, "- name: tests/x\n  fragment:\n    length: 12\n").unwrap();

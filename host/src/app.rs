@@ -42,13 +42,13 @@ pub struct AppArgs {
     #[arg(long, env = "STREAMSUM_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
     /// Chunk partitions the embedded broker creates on first start.
-    #[arg(long, env = "STREAMSUM_PARTITIONS", default_value_t = DEFAULT_PARTITIONS)]
+    #[arg(long, env = "STREAMSUM_PARTITIONS", default_value_t = DEFAULT_PARTITIONS, value_parser = crate::ops::validate::partitions)]
     pub partitions: usize,
     /// A transaction consumes at least this long once it has a message (e.g. 0, 50ms).
-    #[arg(long, env = "STREAMSUM_MIN_TXN_DURATION", default_value = "0s", value_parser = parse_duration)]
+    #[arg(long, env = "STREAMSUM_MIN_TXN_DURATION", default_value = "0s", value_parser = crate::ops::validate::txn_duration)]
     pub min_txn_duration: Duration,
     /// A transaction stops consuming after this long (e.g. 1s).
-    #[arg(long, env = "STREAMSUM_MAX_TXN_DURATION", default_value = "1s", value_parser = parse_duration)]
+    #[arg(long, env = "STREAMSUM_MAX_TXN_DURATION", default_value = "1s", value_parser = crate::ops::validate::txn_duration)]
     pub max_txn_duration: Duration,
     /// Write a snapshot of a shard's store to its recovery log after this many log
     /// bytes (0: never), so playback starts there instead of at the log's beginning.
@@ -63,6 +63,10 @@ pub struct AppArgs {
     /// How long a primary may be silent before its hot standbys take over (e.g. 2s).
     #[arg(long, env = "STREAMSUM_LEASE", default_value = "2s", value_parser = parse_duration)]
     pub lease: Duration,
+    /// Address of the HTTP listener for /metrics (Prometheus), /api/status and the status
+    /// page at / (port 0 picks a free port).
+    #[arg(long, env = "STREAMSUM_METRICS_LISTEN", default_value = "127.0.0.1:9090")]
+    pub metrics_listen: SocketAddr,
 }
 
 /// Parses `1s`, `250ms`, `2m`, `1.5s` or a plain number of seconds.
@@ -95,11 +99,20 @@ pub async fn run(args: AppArgs) -> anyhow::Result<()> {
         service = Service::start(&args) => service?,
         r = crate::cli::shutdown_signal() => return r,
     };
+    let ops = match crate::ops::OpsServer::start(args.metrics_listen, service.status_source()).await {
+        Ok(ops) => ops,
+        Err(e) => {
+            service.stop().await?;
+            return Err(e);
+        }
+    };
+    println!("metrics listening on {}", ops.url());
     if let Some(url) = service.broker_url() {
         println!("broker listening on {url}");
     }
     crate::cli::shutdown_signal().await?;
     tracing::info!("shutting down");
+    ops.stop().await;
     service.stop().await
 }
 
@@ -162,6 +175,7 @@ impl Service {
             }
         };
         let (shutdown, shutdown_rx) = watch::channel(false);
+        let client = crate::ops::MeteredClient::wrap(client);
         let shards = start_shards(args, client.clone(), plugin, &reloader, &shutdown_rx).await?;
         *shard_list.write().unwrap_or_else(|p| p.into_inner()) = shards.iter().map(|(s, _)| s.clone()).collect();
         plugin_watch::spawn(reloader, app, shutdown_rx).context("watching --app for new versions")?;
@@ -181,6 +195,13 @@ impl Service {
     /// The shards' current status, in shard order.
     pub fn shards(&self) -> Vec<StatusSnapshot> {
         self.shards.iter().map(|(s, _)| s.snapshot()).collect()
+    }
+
+    /// What the status page and `/metrics` read: these shards and journals.
+    pub fn status_source(&self) -> Arc<crate::ops::StatusSource> {
+        let source = crate::ops::StatusSource::new();
+        source.attach(self.shards.iter().map(|(s, _)| s.clone()).collect(), self.client.clone());
+        source
     }
 
     /// Stops the shards (abandoning transactions in flight), then the broker.
@@ -241,6 +262,7 @@ async fn start_shards(
             reloader: Some(reloader.clone()),
         };
         let status = Arc::new(ShardStatus::new(&id));
+        crate::ops::metrics::register_shard(&id);
         let task = tokio::spawn(run_shard(spec, env, status.clone(), shutdown.clone()));
         shards.push((status, task));
     }

@@ -11,18 +11,31 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::journal::defaults::DEFAULT_PARTITIONS;
+use crate::ops::logging::{LogFormat, LogLevel};
 use crate::service::{gazctl, EmbeddedBroker, EmbeddedOptions, DEFAULT_MAX_APPEND_BYTES};
 
 /// streamsum-host: journals, a Gazette-compatible broker, shards and a wasm plugin runtime.
 #[derive(Debug, Parser)]
 #[command(name = "streamsum-host", version, about, args_conflicts_with_subcommands = true)]
 pub struct Cli {
-    /// Log filter (tracing-subscriber EnvFilter syntax).
-    #[arg(long, env = "STREAMSUM_LOG", default_value = "info", global = true)]
-    pub log: String,
+    /// Log filter in tracing-subscriber EnvFilter syntax (e.g. `warn,streamsum_host=debug`);
+    /// overrides RUST_LOG and --log-level.
+    #[arg(long, env = "STREAMSUM_LOG", global = true)]
+    pub log: Option<String>,
+    /// Least severe level logged, unless --log or RUST_LOG say otherwise.
+    #[arg(long, env = "STREAMSUM_LOG_LEVEL", value_enum, default_value_t = LogLevel::Info, global = true)]
+    pub log_level: LogLevel,
+    /// Log lines as text or as JSON objects, one per line.
+    #[arg(long, env = "STREAMSUM_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+    /// A TOML file of settings: top-level keys are the main service's long flag names,
+    /// `[broker]`, `[chunker]` and `[journals]` tables the subcommands'. The command line
+    /// and environment variables take precedence over it.
+    #[arg(long, env = "STREAMSUM_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
     /// The main service (used when no subcommand is given).
     #[command(flatten)]
     pub app: crate::app::AppArgs,
@@ -47,6 +60,9 @@ pub enum Command {
     Plugins(crate::service::control_cli::PluginsArgs),
     /// List a running host's shards: status, plugin version, progress.
     Shards(crate::service::control_cli::ShardsArgs),
+    /// Print the main service's effective configuration (and the subcommands') as TOML,
+    /// with where each value came from.
+    PrintConfig(crate::app::AppArgs),
 }
 
 /// Arguments of `streamsum-host broker`.
@@ -59,7 +75,7 @@ pub struct BrokerArgs {
     #[arg(long, env = "BROKER_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
     /// Chunk partitions of the stream-sum journals created on first start.
-    #[arg(long, env = "BROKER_PARTITIONS", default_value_t = DEFAULT_PARTITIONS)]
+    #[arg(long, env = "BROKER_PARTITIONS", default_value_t = DEFAULT_PARTITIONS, value_parser = crate::ops::validate::partitions)]
     pub partitions: usize,
     /// Largest single append accepted, in bytes.
     #[arg(long, env = "BROKER_MAX_APPEND_BYTES", default_value_t = DEFAULT_MAX_APPEND_BYTES)]
@@ -99,15 +115,28 @@ pub struct ChunkerArgs {
     pub cache_dir: PathBuf,
 }
 
-/// Parses arguments, sets up logging and a runtime, and runs the chosen command.
+/// The binary's entry point: applies `--config FILE`, parses the command line (clap
+/// prints usage errors and exits 2), and runs the command.
+///
+/// # Errors
+/// An unusable configuration file, or whatever the command fails with.
+pub fn main() -> anyhow::Result<()> {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    crate::ops::config::apply_file(&argv, &Cli::command())?;
+    let matches = Cli::command().try_get_matches_from(&argv).unwrap_or_else(|e| e.exit());
+    if let Some(("print-config", sub)) = matches.subcommand() {
+        print!("{}", crate::ops::config::render(&Cli::command(), sub));
+        return Ok(());
+    }
+    main_with(Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit()))
+}
+
+/// Sets up logging and a runtime, and runs the chosen command.
 ///
 /// # Errors
 /// Whatever the command fails with, with context.
 pub fn main_with(cli: Cli) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&cli.log).context("--log filter")?)
-        .with_writer(std::io::stderr)
-        .init();
+    crate::ops::logging::init(cli.log.as_deref(), cli.log_format, cli.log_level)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the tokio runtime")?;
     runtime.block_on(async move {
         match cli.command {
@@ -116,6 +145,7 @@ pub fn main_with(cli: Cli) -> anyhow::Result<()> {
             Some(Command::Chunker(args)) => crate::chunker::run(args).await,
             Some(Command::Plugins(args)) => crate::service::control_cli::run_plugins(args).await,
             Some(Command::Shards(args)) => crate::service::control_cli::run_shards(args).await,
+            Some(Command::PrintConfig(_)) => Ok(()), // Handled by `main` before logging starts.
             None => crate::app::run(cli.app).await,
         }
     })

@@ -15,7 +15,8 @@
 //! 7. [`chunker`] — the host side of the chunker job: publishes chunks, reads sums.
 //!
 //! [`app`] is the main service (broker + shards); [`cli`] parses the command line;
-//! `main.rs` only calls into it.
+//! `main.rs` only calls into it. [`ops`] is what an operator sees: metrics, logs,
+//! configuration and the status page.
 pub mod journal;
 pub mod message;
 pub mod consumer;
@@ -25,3 +26,4 @@ pub mod service;
 pub mod app;
 pub mod cli;
 pub mod chunker;
+pub mod ops;

@@ -4,10 +4,8 @@
 //! (never a backtrace, whatever RUST_BACKTRACE says: the line is for the operator).
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
-    match streamsum_host::cli::main_with(streamsum_host::cli::Cli::parse()) {
+    match streamsum_host::cli::main() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("Error: {e:#}");

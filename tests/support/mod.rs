@@ -30,17 +30,14 @@ pub fn profile_dir() -> PathBuf {
     deps.parent().expect("deps/ is in the profile directory").to_path_buf()
 }
 
-/// The `streamsum-host` binary next to this test build, or `$STREAMSUM_HOST_BIN` if
-/// set (e.g. a copy that a concurrent build in a shared target directory cannot
-/// replace mid-run).
+/// The `streamsum-host` binary next to this test build, or `$STREAMSUM_HOST_BIN` (a
+/// copy kept apart, when several checkouts share one target directory).
 pub fn host_bin() -> PathBuf {
-    let bin =
-        std::env::var_os("STREAMSUM_HOST_BIN").map_or_else(|| profile_dir().join("streamsum-host"), PathBuf::from);
-    assert!(
-        bin.exists(),
-        "{} is missing: run `cargo build -p streamsum-host` before these tests",
-        bin.display()
-    );
+    if let Some(bin) = std::env::var_os("STREAMSUM_HOST_BIN") {
+        return bin.into();
+    }
+    let bin = profile_dir().join("streamsum-host");
+    assert!(bin.exists(), "{} is missing: run `cargo build -p streamsum-host` before these tests", bin.display());
     bin
 }
 
@@ -74,6 +71,8 @@ pub struct Host {
     pub url: String,
     /// Its stderr (the log), written to a file.
     pub log: PathBuf,
+    /// `http://127.0.0.1:<port>` of its metrics and status page listener.
+    pub metrics: String,
 }
 
 impl Host {
@@ -94,18 +93,23 @@ impl Host {
             .arg(data_dir)
             .args(["--listen", listen])
             .args(extra)
+            .env("STREAMSUM_METRICS_LISTEN", "127.0.0.1:0")
             .stdout(Stdio::piped())
             .stderr(File::create(&log).unwrap())
             .spawn()
             .expect("starting streamsum-host");
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
+        let mut metrics = String::new();
         while stdout.read_line(&mut line).unwrap() > 0 {
+            if let Some(url) = line.trim_end().strip_prefix("metrics listening on ") {
+                metrics = url.trim().to_string();
+            }
             if let Some(url) = line.trim_end().strip_prefix("broker listening on ") {
                 let url = url.to_string();
                 // Keep draining stdout, so that a later line does not hit a closed pipe.
                 std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-                return Host { child, url, log };
+                return Host { child, url, log, metrics };
             }
             line.clear();
         }

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tokio::sync::{mpsc, watch};
+use tracing::Instrument;
 
 use super::checkpoint::Checkpoint;
 use super::recovery::{recover, Fenced};
@@ -154,6 +155,7 @@ pub async fn run_shard(spec: ShardSpec, env: ShardEnv, status: Arc<ShardStatus>,
         let delay = backoff.next_delay();
         tracing::error!(shard = %spec.id, error = format!("{e:#}"), retry_in = ?delay, "shard failed; restarting from its last checkpoint");
         status.fail(&format!("{e:#}"));
+        crate::ops::metrics::shard_failed(&spec.id);
         if wait_or_shutdown(delay, &mut shutdown).await {
             status.set(ShardState::Stopped);
             return;
@@ -233,7 +235,8 @@ async fn serve(
         if let Some(swap) = swap.as_mut() {
             swap.at_boundary(spec, env, swap_ctx.clone(), &mut txn, status).await?;
         }
-        let end = match txn.run_one(shutdown).await {
+        let span = tracing::info_span!("txn", shard = %spec.id, txn = status.transactions() + 1);
+        let end = match txn.run_one(shutdown).instrument(span).await {
             Ok(end) => end,
             Err(e) => {
                 if let Some(swap) = swap.as_mut() {

@@ -178,7 +178,9 @@ impl Txn {
                 }
             }
         }
+        crate::ops::metrics::phase(&self.spec.id, "consume", began);
         self.commit(consumed, shutdown).await?;
+        crate::ops::metrics::txn_committed(&self.spec.id, began);
         Ok(TxnEnd::Committed)
     }
 
@@ -248,7 +250,10 @@ impl Txn {
         let Some(batch) = self.batch.as_ref().filter(|b| !b.is_empty()) else { return Ok(()) };
         let (journal, count) = (batch.journal().to_owned(), batch.len());
         let first = batch.first_offset().unwrap_or_default();
+        crate::ops::metrics::consumed(&self.spec.id, &journal, batch.frame_bytes());
+        let started = Instant::now();
         let (result, mut batch) = self.on_guest(|instance, batch| instance.consume(batch)).await?;
+        crate::ops::metrics::guest_call(&self.spec.id, "consume", started, &result);
         result.with_context(|| format!("consuming {count} messages of {journal} from offset {first}"))?;
         let journal = batch.journal().to_owned();
         batch.reset(&journal);
@@ -282,8 +287,12 @@ impl Txn {
 
     /// Finalizes, publishes, checkpoints, commits and acknowledges.
     async fn commit(&mut self, consumed: u64, shutdown: &watch::Receiver<bool>) -> anyhow::Result<()> {
+        let mut laps = crate::ops::metrics::Laps::start(&self.spec.id);
         self.flush().await?;
+        let started = Instant::now();
         let (out, batch) = self.on_guest(|instance, _| instance.finalize_txn()).await?;
+        crate::ops::metrics::guest_call(&self.spec.id, "finalize-txn", started, &out);
+        laps.mark("finalize");
         self.batch = Some(batch);
         let TxnOutput { writes, published } = out.map_err(|e: CallError| anyhow!(e)).context("finalizing the transaction")?;
 
@@ -324,6 +333,7 @@ impl Txn {
             .context("applying the committed record to the store")?;
         self.status.committed(consumed, read_through);
         crash_point("after-commit");
+        laps.mark("commit_wait");
 
         let client = self.client.clone();
         let ack_shutdown = shutdown.clone();
@@ -334,6 +344,7 @@ impl Txn {
                     .await
                     .with_context(|| format!("appending the ACK intent to {journal}"))?;
             }
+            laps.mark("ack");
             Ok(())
         }));
         self.log.maybe_snapshot(&self.db, shutdown).await?;

@@ -36,8 +36,13 @@ pub enum JournalsCommand {
         /// Label selector, e.g. `app.gazette.dev/message-type=stream_sum.Chunk` or `prefix=examples/`.
         #[arg(long, short = 'l', env = "JOURNALS_SELECTOR", default_value = "")]
         selector: String,
-        /// Print one JSON object per journal instead of a table.
-        #[arg(long, env = "JOURNALS_JSON")]
+        /// Output: an aligned `table` (journal, labels, write head), `json` (one object
+        /// per journal and line, for scripts), or `tsv` (name, write head, mod revision,
+        /// labels; tab-separated, no header).
+        #[arg(long, env = "JOURNALS_FORMAT", value_enum, default_value_t = super::list_format::ListFormat::Table)]
+        format: super::list_format::ListFormat,
+        /// Same as `--format json`.
+        #[arg(long, env = "JOURNALS_JSON", hide = true)]
         json: bool,
     },
     /// Copy a journal's content to stdout.
@@ -85,7 +90,10 @@ struct ApplyEntry {
 pub async fn run(args: JournalsArgs) -> anyhow::Result<()> {
     let client = GrpcJournalClient::new(&args.broker)?;
     match args.command {
-        JournalsCommand::List { selector, json } => list(&client, &selector, json).await,
+        JournalsCommand::List { selector, format, json } => {
+            let format = if json { super::list_format::ListFormat::Json } else { format };
+            list(&client, &selector, format).await
+        }
         JournalsCommand::Read { journal, offset, block, committed: true, .. } => {
             crate::message::reader::print_committed(std::sync::Arc::new(client), &journal, offset, block).await
         }
@@ -97,27 +105,14 @@ pub async fn run(args: JournalsArgs) -> anyhow::Result<()> {
     }
 }
 
-async fn list(client: &GrpcJournalClient, selector: &str, json: bool) -> anyhow::Result<()> {
+async fn list(client: &GrpcJournalClient, selector: &str, format: super::list_format::ListFormat) -> anyhow::Result<()> {
     let sel = parse_selector(selector).with_context(|| format!("--selector {selector:?}"))?;
     let journals = client.list(sel).await.with_context(|| format!("listing journals on the broker ({selector:?})"))?;
-    let mut out = std::io::stdout().lock();
-    for j in journals {
-        let labels: Vec<String> = j.spec.labels.0.iter().map(|l| format!("{}={}", l.name, l.value)).collect();
-        let line = if json {
-            let v = serde_json::json!({
-                "name": j.spec.name, "write_head": j.write_head, "mod_revision": j.mod_revision,
-                "create_revision": j.create_revision, "spec": j.spec,
-            });
-            v.to_string()
-        } else {
-            format!("{}\t{}\t{}\t{}", j.spec.name, j.write_head, j.mod_revision, labels.join(","))
-        };
-        match writeln!(out, "{line}") {
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
-            r => r.context("writing to stdout")?,
-        }
+    let text = super::list_format::render(&journals, format);
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => r.context("writing to stdout"),
     }
-    Ok(())
 }
 
 async fn read(client: &GrpcJournalClient, req: ReadRequest) -> anyhow::Result<()> {

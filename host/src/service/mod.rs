@@ -11,6 +11,7 @@ pub mod control_cli;
 pub mod convert;
 mod embedded;
 pub mod gazctl;
+pub mod list_format;
 mod list_api;
 pub mod proto;
 mod read_api;
