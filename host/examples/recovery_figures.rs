@@ -80,7 +80,13 @@ impl Log {
 fn new_log(dir: &std::path::Path) -> Log {
     let storage = Storage::open(dir).unwrap();
     storage.create_missing(stream_sum_specs(1)).unwrap();
-    Log { client: Arc::new(LocalClient::new(storage)), journal: recovery_log(0), state: BTreeMap::new(), seq: 0, x: 0x9e3779b97f4a7c15 }
+    Log {
+        client: Arc::new(LocalClient::new(storage)),
+        journal: recovery_log(0),
+        state: BTreeMap::new(),
+        seq: 0,
+        x: 0x9e3779b97f4a7c15,
+    }
 }
 
 /// Recovers into the store in `dir`; returns (ms, records played).
@@ -112,7 +118,11 @@ async fn main() {
             println!(
                 "{{\"figure\":\"recovery\",\"txns\":{txns},\"log_bytes\":{bytes},\"snapshot\":{with_snapshot},\"records_played\":{played},\"ms\":{ms:.1}}}"
             );
-            rows.push(format!("| recovery from the log | {txns} txns, {:.1} MiB | {} | {played} | {ms:.1} |", bytes as f64 / 1048576.0, if with_snapshot { "snapshot at 95%" } else { "none" }));
+            rows.push(format!(
+                "| recovery from the log | {txns} txns, {:.1} MiB | {} | {played} | {ms:.1} |",
+                bytes as f64 / 1048576.0,
+                if with_snapshot { "snapshot at 95%" } else { "none" }
+            ));
         }
     }
     // Take-over: a store that holds all but the last `tail` transactions (as a hot
@@ -126,7 +136,9 @@ async fn main() {
         log.txns(tail).await;
         let (ms, played) = time_recovery(&log, &replica).await;
         println!("{{\"figure\":\"takeover\",\"replica\":true,\"tail_txns\":{tail},\"records_played\":{played},\"ms\":{ms:.1}}}");
-        rows.push(format!("| take-over, replica behind by {tail} txns | 20000+{tail} txns | replica | {played} | {ms:.1} |"));
+        rows.push(format!(
+            "| take-over, replica behind by {tail} txns | 20000+{tail} txns | replica | {played} | {ms:.1} |"
+        ));
     }
     let tmp = tempfile::tempdir().unwrap();
     let mut log = new_log(&tmp.path().join("broker"));

@@ -204,12 +204,16 @@ impl Chunker {
     pub async fn succeeds(self, limit: Duration) -> String {
         let Chunker { child, log, streams } = self;
         let pid = child.id();
-        let waited = tokio::time::timeout(limit, tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())).await;
+        let waited =
+            tokio::time::timeout(limit, tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())).await;
         let mut out: Output = match waited {
             Ok(out) => out.unwrap(),
             Err(_) => {
                 let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
-                panic!("the chunker did not finish within {limit:?}:\n{}", std::fs::read_to_string(&log).unwrap_or_default());
+                panic!(
+                    "the chunker did not finish within {limit:?}:\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
             }
         };
         out.stderr = std::fs::read(&log).unwrap();

@@ -139,7 +139,13 @@ pub(crate) fn is_foreign(e: &PlaybackError, from: i64) -> bool {
 ///
 /// # Errors
 /// As [`play`], or the store could not be cleared.
-pub(crate) async fn play_fresh(client: &dyn JournalClient, journal: &str, db: &ShardDb, snapshot: Option<i64>, through: i64) -> anyhow::Result<Player> {
+pub(crate) async fn play_fresh(
+    client: &dyn JournalClient,
+    journal: &str,
+    db: &ShardDb,
+    snapshot: Option<i64>,
+    through: i64,
+) -> anyhow::Result<Player> {
     let start = snapshot.map(Start::Snapshot).unwrap_or(Start::Beginning);
     let clear = db.clone();
     tokio::task::spawn_blocking(move || clear.clear_blocking()).await??;
@@ -150,18 +156,25 @@ pub(crate) async fn play_fresh(client: &dyn JournalClient, journal: &str, db: &S
 ///
 /// # Errors
 /// A record the player refuses, or a read that fails permanently.
-pub async fn play(client: &dyn JournalClient, journal: &str, mut player: Player, through: i64) -> Result<Player, PlaybackError> {
+pub async fn play(
+    client: &dyn JournalClient,
+    journal: &str,
+    mut player: Player,
+    through: i64,
+) -> Result<Player, PlaybackError> {
     let mut backoff = Backoff::default();
     while player.next_offset() < through {
-        let req = ReadRequest { journal: journal.to_owned(), offset: player.next_offset(), block: true, end_offset: through };
+        let req =
+            ReadRequest { journal: journal.to_owned(), offset: player.next_offset(), block: true, end_offset: through };
         let mut stream = client.read(req);
         while let Some(item) = stream.next().await {
             match item {
                 Ok(chunk) => {
                     backoff.reset();
-                    player = tokio::task::spawn_blocking(move || player.push(chunk.offset, &chunk.content).map(|()| player))
-                        .await
-                        .map_err(|e| PlaybackError::Task(e.to_string()))??;
+                    player =
+                        tokio::task::spawn_blocking(move || player.push(chunk.offset, &chunk.content).map(|()| player))
+                            .await
+                            .map_err(|e| PlaybackError::Task(e.to_string()))??;
                     if player.next_offset() >= through {
                         break;
                     }
@@ -196,7 +209,11 @@ impl RecoveryLog {
     ///
     /// # Errors
     /// [`Fenced`] if another owner took over; else the append's failure.
-    pub async fn append(&mut self, mut record: LogRecord, shutdown: &watch::Receiver<bool>) -> anyhow::Result<(LogRecord, AppliedState)> {
+    pub async fn append(
+        &mut self,
+        mut record: LogRecord,
+        shutdown: &watch::Receiver<bool>,
+    ) -> anyhow::Result<(LogRecord, AppliedState)> {
         record.seq_no = self.next_seq;
         record.author = self.author;
         let frame = record.frame();
@@ -207,7 +224,8 @@ impl RecoveryLog {
         let result = self.append_fenced(req, shutdown).await?;
         self.next_seq += 1;
         self.head = result.end;
-        self.since_snapshot = if record.snapshot { 0 } else { self.since_snapshot + (result.end - result.begin) as u64 };
+        self.since_snapshot =
+            if record.snapshot { 0 } else { self.since_snapshot + (result.end - result.begin) as u64 };
         let applied = AppliedState {
             journal: self.journal.clone(),
             begin: result.begin,
@@ -252,7 +270,11 @@ impl RecoveryLog {
         LabelSet::from_pairs([(AUTHOR_REGISTER, author_value(self.author).as_str())])
     }
 
-    async fn append_fenced(&self, req: AppendRequest, shutdown: &watch::Receiver<bool>) -> anyhow::Result<AppendResult> {
+    async fn append_fenced(
+        &self,
+        req: AppendRequest,
+        shutdown: &watch::Receiver<bool>,
+    ) -> anyhow::Result<AppendResult> {
         match append_retrying(&*self.client, req, shutdown).await {
             Ok(r) => Ok(r),
             Err(JournalError::RegisterMismatch { registers, .. }) => Err(Fenced {

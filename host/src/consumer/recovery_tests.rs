@@ -24,7 +24,12 @@ fn put(key: &str, value: &str) -> LogRecord {
     }
 }
 
-async fn commit(log: &mut super::recovery::RecoveryLog, db: &ShardDb, rec: LogRecord, stop: &watch::Receiver<bool>) -> anyhow::Result<()> {
+async fn commit(
+    log: &mut super::recovery::RecoveryLog,
+    db: &ShardDb,
+    rec: LogRecord,
+    stop: &watch::Receiver<bool>,
+) -> anyhow::Result<()> {
     let (rec, applied) = log.append(rec, stop).await?;
     db.apply_record_blocking(&rec, &applied)?;
     Ok(())
@@ -51,7 +56,12 @@ async fn a_new_owner_fences_the_old_one_and_sees_all_it_committed() {
     // A, now a zombie, cannot commit; B can.
     let err = commit(&mut log_a, &db_a, put("k", "zombie"), &stop).await.unwrap_err();
     let fenced = err.downcast_ref::<Fenced>().expect("a Fenced error");
-    assert!(fenced.to_string().starts_with(&format!("shard s is fenced: another process took over its recovery log {journal}")), "{fenced}");
+    assert!(
+        fenced
+            .to_string()
+            .starts_with(&format!("shard s is fenced: another process took over its recovery log {journal}")),
+        "{fenced}"
+    );
     commit(&mut log_b, &db_b, put("k", "2"), &stop).await.unwrap();
 
     // A's store resumes from where it stopped and gets B's commit, never its own.

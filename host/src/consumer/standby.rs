@@ -57,7 +57,8 @@ pub async fn stand_by(
         let db = db.clone();
         tokio::task::spawn_blocking(move || db.applied_blocking()).await??
     };
-    let resume = applied.filter(|a| a.journal == journal && a.end <= barrier.end && snapshot.is_none_or(|s| s <= a.begin));
+    let resume =
+        applied.filter(|a| a.journal == journal && a.end <= barrier.end && snapshot.is_none_or(|s| s <= a.begin));
     let mut player = match resume {
         Some(a) => {
             let from = a.begin;
@@ -91,9 +92,10 @@ pub async fn stand_by(
                 }
                 Ok(Some(Ok(chunk))) => {
                     backoff.reset();
-                    player = tokio::task::spawn_blocking(move || player.push(chunk.offset, &chunk.content).map(|()| player))
-                        .await
-                        .map_err(|e| PlaybackError::Task(e.to_string()))??;
+                    player =
+                        tokio::task::spawn_blocking(move || player.push(chunk.offset, &chunk.content).map(|()| player))
+                            .await
+                            .map_err(|e| PlaybackError::Task(e.to_string()))??;
                 }
                 Ok(Some(Err(e))) if e.is_transient() => {
                     tracing::debug!(shard = %spec.id, %journal, error = %e, "tailing the recovery log failed; retrying");
@@ -117,7 +119,10 @@ pub async fn renew_lease(client: Arc<dyn JournalClient>, journal: String, author
     let mut tick = tokio::time::interval(lease / 4);
     loop {
         tick.tick().await;
-        let req = AppendRequest { check_registers: Some(fence.clone()), ..AppendRequest::new(journal.clone(), frame.clone()) };
+        let req = AppendRequest {
+            check_registers: Some(fence.clone()),
+            ..AppendRequest::new(journal.clone(), frame.clone())
+        };
         match client.append(req).await {
             Ok(_) => {}
             Err(JournalError::RegisterMismatch { .. }) => return, // Fenced: the transaction loop finds out too.

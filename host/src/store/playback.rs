@@ -206,7 +206,16 @@ impl Player {
             Start::Snapshot(at) => (at, None, true, 0),
             Start::Resume(applied) => (applied.begin, Some(applied.clone()), false, applied.last_seq),
         };
-        Player { journal: journal.to_owned(), db, offset, buf: Vec::new(), verify, expect_snapshot, last_seq, applied: 0 }
+        Player {
+            journal: journal.to_owned(),
+            db,
+            offset,
+            buf: Vec::new(),
+            verify,
+            expect_snapshot,
+            last_seq,
+            applied: 0,
+        }
     }
 
     /// The offset of the next byte this player needs.
@@ -236,7 +245,11 @@ impl Player {
     /// [`PlaybackError`]; the store holds the records applied before the error.
     pub fn push(&mut self, offset: i64, content: &[u8]) -> Result<(), PlaybackError> {
         if offset != self.next_offset() {
-            return Err(PlaybackError::Missing { journal: self.journal.clone(), want: self.next_offset(), got: offset });
+            return Err(PlaybackError::Missing {
+                journal: self.journal.clone(),
+                want: self.next_offset(),
+                got: offset,
+            });
         }
         self.buf.extend_from_slice(content);
         let mut at = 0;
@@ -251,7 +264,11 @@ impl Player {
                     at += len;
                 }
                 Err(source) => {
-                    break Err(PlaybackError::Frame { journal: self.journal.clone(), offset: self.offset + at as i64, source })
+                    break Err(PlaybackError::Frame {
+                        journal: self.journal.clone(),
+                        offset: self.offset + at as i64,
+                        source,
+                    })
                 }
             }
         };
@@ -271,7 +288,9 @@ impl Player {
             return Err(PlaybackError::Frame { journal: self.journal.clone(), offset: self.offset, source });
         }
         if let Some(v) = &self.verify {
-            return Err(self.foreign(format!("its last record [{}, {}) is beyond the log's head {head}", v.begin, v.end)));
+            return Err(
+                self.foreign(format!("its last record [{}, {}) is beyond the log's head {head}", v.begin, v.end))
+            );
         }
         if self.expect_snapshot {
             return Err(PlaybackError::NotSnapshot { journal: self.journal.clone(), offset: self.offset });
@@ -306,7 +325,12 @@ impl Player {
             return Ok(());
         }
         if record.seq_no != self.last_seq + 1 {
-            return Err(PlaybackError::Gap { journal: self.journal.clone(), offset: begin, got: record.seq_no, last: self.last_seq });
+            return Err(PlaybackError::Gap {
+                journal: self.journal.clone(),
+                offset: begin,
+                got: record.seq_no,
+                last: self.last_seq,
+            });
         }
         let applied = AppliedState {
             journal: self.journal.clone(),
@@ -420,7 +444,12 @@ mod tests {
         let err = player.finish(cut.len() as i64).unwrap_err();
         assert_eq!(
             err.to_string(),
-            format!("recovery log L at offset {}: the log ends inside a record ({} of {} bytes present)", good.len(), cut.len() - good.len(), bytes.len() - good.len())
+            format!(
+                "recovery log L at offset {}: the log ends inside a record ({} of {} bytes present)",
+                good.len(),
+                cut.len() - good.len(),
+                bytes.len() - good.len()
+            )
         );
 
         let mut player = Player::new("L", db(&tmp, "db3"), Start::Beginning);
@@ -434,7 +463,14 @@ mod tests {
         let db = db(&tmp, "db");
         let bytes = log(&[txn(1, b"a", b"1")]);
         // The store claims a record by another author at the same place.
-        let claimed = AppliedState { journal: "L".into(), begin: 0, end: bytes.len() as i64, record_seq: 1, record_author: 77, last_seq: 1 };
+        let claimed = AppliedState {
+            journal: "L".into(),
+            begin: 0,
+            end: bytes.len() as i64,
+            record_seq: 1,
+            record_author: 77,
+            last_seq: 1,
+        };
         let mut player = Player::new("L", db.clone(), Start::Resume(claimed.clone()));
         assert!(matches!(player.push(0, &bytes), Err(PlaybackError::Foreign { .. })));
         // Or a record beyond the log's head.

@@ -72,6 +72,16 @@ mod tests {
         assert_eq!(dst.get(b"k2").unwrap(), Some(b"v2".to_vec()));
         assert_eq!(dst.load_checkpoint_blocking().unwrap(), Some(b"cp-7".to_vec()));
         let applied = dst.applied_blocking().unwrap().unwrap();
-        assert_eq!(applied, AppliedState { journal: "log".into(), begin: 100, end: 100 + frame.len() as i64, record_seq: 7, record_author: 42, last_seq: 7 });
+        assert_eq!(
+            applied,
+            AppliedState {
+                journal: "log".into(),
+                begin: 100,
+                end: 100 + frame.len() as i64,
+                record_seq: 7,
+                record_author: 42,
+                last_seq: 7
+            }
+        );
     }
 }
