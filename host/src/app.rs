@@ -8,7 +8,7 @@
 //! Data directory layout: `broker/` (journals of the embedded broker),
 //! `shards/<id>/` (each shard's RocksDB), `plugin-cache/` (precompiled components).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,7 +21,7 @@ use tokio::sync::watch;
 use crate::consumer::{run_shard, shard_id_for, ShardEnv, ShardSpec, ShardStatus, StatusSnapshot};
 use crate::journal::defaults::{DEFAULT_PARTITIONS, MESSAGE_TYPE};
 use crate::journal::{JournalClient, LabelSelector, LabelSet};
-use crate::runtime::{ComponentCache, Limits, PluginEngine, SummerPlugin};
+use crate::runtime::{ComponentCache, PluginEngine, SummerPlugin};
 use crate::service::{EmbeddedBroker, EmbeddedOptions, GrpcJournalClient};
 
 /// Arguments of the main service.
@@ -49,6 +49,9 @@ pub struct AppArgs {
     /// A transaction stops consuming after this long (e.g. 1s).
     #[arg(long, env = "STREAMSUM_MAX_TXN_DURATION", default_value = "1s", value_parser = parse_duration)]
     pub max_txn_duration: Duration,
+    /// Guest limits, fuel, the shard failure threshold and per-shard plugins.
+    #[command(flatten)]
+    pub sandbox: crate::sandbox::SandboxArgs,
 }
 
 /// Parses `1s`, `250ms`, `2m`, `1.5s` or a plain number of seconds.
@@ -115,8 +118,9 @@ impl Service {
                 args.max_txn_duration
             );
         }
+        args.sandbox.limits()?;
         create_dir(&args.data_dir)?;
-        let engine = PluginEngine::new().map_err(|e| anyhow::anyhow!("starting the wasm engine: {e:#}"))?;
+        let engine = PluginEngine::with_fuel(args.sandbox.guest_fuel.is_some()).map_err(|e| anyhow::anyhow!("starting the wasm engine: {e:#}"))?;
         let cache = ComponentCache::new(engine, args.data_dir.join("plugin-cache"));
         let plugin = SummerPlugin::load_file(&cache, &app).await?;
         tracing::info!(plugin = %app.display(), version = %plugin.version().as_str(), cached = ?plugin.cache_outcome(), took = ?plugin.compile_time(), "plugin loaded");
@@ -134,7 +138,13 @@ impl Service {
             }
         };
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let shards = start_shards(args, client.clone(), plugin, &shutdown_rx).await?;
+        let mut plugins = BTreeMap::new();
+        for (shard, path) in args.sandbox.app_for()? {
+            let other = SummerPlugin::load_file(&cache, &path).await.with_context(|| format!("--app-for {shard}"))?;
+            tracing::info!(%shard, plugin = %path.display(), version = %other.version().as_str(), "plugin loaded for one shard");
+            plugins.insert(shard, other);
+        }
+        let shards = start_shards(args, client.clone(), plugin, plugins, &shutdown_rx).await?;
         Ok(Service { broker, client, shards, shutdown })
     }
 
@@ -177,6 +187,7 @@ async fn start_shards(
     args: &AppArgs,
     client: Arc<dyn JournalClient>,
     plugin: SummerPlugin,
+    mut plugins: BTreeMap<String, SummerPlugin>,
     shutdown: &watch::Receiver<bool>,
 ) -> anyhow::Result<Vec<(Arc<ShardStatus>, tokio::task::JoinHandle<()>)>> {
     let all = list_retrying(&*client, LabelSelector::default()).await?;
@@ -187,6 +198,11 @@ async fn start_shards(
         bail!("the broker has no chunk partitions (journals labelled {MESSAGE_TYPE}=stream_sum.Chunk)");
     }
     let publishable: Arc<BTreeSet<String>> = Arc::new(all.iter().map(|j| j.spec.name.clone()).collect());
+    let ids: BTreeSet<String> = partitions.iter().map(|p| shard_id_for(p)).collect();
+    if let Some(unknown) = plugins.keys().find(|s| !ids.contains(*s)) {
+        bail!("--app-for names shard {unknown}, which does not exist (shards: {})", ids.into_iter().collect::<Vec<_>>().join(", "));
+    }
+    let limits = args.sandbox.limits()?;
     let mut shards = Vec::new();
     for source in partitions {
         let id = shard_id_for(&source);
@@ -196,11 +212,12 @@ async fn start_shards(
             min_txn_duration: args.min_txn_duration,
             max_txn_duration: args.max_txn_duration,
             ring_size: 0,
+            max_failures: args.sandbox.max_shard_failures,
         };
         let env = ShardEnv {
             client: client.clone(),
-            plugin: plugin.clone(),
-            limits: Limits::default(),
+            plugin: plugins.remove(&id).unwrap_or_else(|| plugin.clone()),
+            limits: limits.clone(),
             db_dir: args.data_dir.join("shards").join(&id),
             publishable: publishable.clone(),
         };

@@ -25,3 +25,4 @@ pub mod service;
 pub mod app;
 pub mod cli;
 pub mod chunker;
+pub mod sandbox;

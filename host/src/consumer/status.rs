@@ -15,7 +15,8 @@ pub enum ShardState {
     Recovering,
     /// Running transactions.
     Primary,
-    /// Its last life failed; it restarts after a backoff.
+    /// Its last life failed; it restarts after a backoff, or, after too many failures
+    /// in a row (`StatusSnapshot::gave_up`), stays failed.
     Failed,
     /// Shut down.
     Stopped,
@@ -52,6 +53,11 @@ pub struct StatusSnapshot {
     pub last_commit: Option<SystemTime>,
     /// The last failure, if any.
     pub last_error: Option<String>,
+    /// Consecutive failed lives (reset when a life commits a transaction).
+    pub failures: u32,
+    /// Whether the shard stopped retrying after too many consecutive failures: its
+    /// FAILED state is final until the host restarts.
+    pub gave_up: bool,
 }
 
 /// A shard's live status.
@@ -76,6 +82,8 @@ impl ShardStatus {
                 read_through: 0,
                 last_commit: None,
                 last_error: None,
+                failures: 0,
+                gave_up: false,
             }),
             transactions: AtomicU64::new(0),
         }
@@ -107,6 +115,22 @@ impl ShardStatus {
         });
     }
 
+    /// Failed `failures` times in a row; it still retries.
+    pub fn set_failures(&self, failures: u32) {
+        self.with(|s| s.failures = failures);
+    }
+
+    /// FAILED for good with `error`, after `failures` consecutive failures: the shard
+    /// no longer retries.
+    pub fn give_up(&self, error: &str, failures: u32) {
+        self.with(|s| {
+            s.state = ShardState::Failed;
+            s.last_error = Some(error.to_owned());
+            s.failures = failures;
+            s.gave_up = true;
+        });
+    }
+
     /// A transaction of `messages` messages committed, reading through `read_through`.
     pub fn committed(&self, messages: u64, read_through: i64) {
         self.transactions.fetch_add(1, Ordering::Relaxed);
@@ -115,6 +139,7 @@ impl ShardStatus {
             s.messages += messages;
             s.read_through = read_through;
             s.last_commit = Some(SystemTime::now());
+            s.failures = 0;
         });
     }
 

@@ -37,6 +37,14 @@ pub enum CallError {
         /// Which limit, the cap and what the guest asked for.
         limit: LimitExceeded,
     },
+    /// The call burnt all of its fuel (`Limits::fuel`, metering on).
+    #[error("guest {call} exceeded the fuel limit: ran out of its {fuel} units of fuel")]
+    OutOfFuel {
+        /// The guest function.
+        call: &'static str,
+        /// The configured `Limits::fuel` per call.
+        fuel: u64,
+    },
     /// The guest returned an error result (a domain failure it describes itself).
     #[error("guest {call} failed: {text}")]
     Guest {
@@ -61,6 +69,11 @@ pub enum CallError {
 impl CallError {
     /// Classifies an error returned by wasmtime for a call of `call`.
     pub(crate) fn from_wasmtime(call: &'static str, err: wasmtime::Error, timeout: Duration) -> Self {
+        Self::classify(call, err, timeout, None)
+    }
+
+    /// As [`CallError::from_wasmtime`], for a call that ran with `fuel` units of fuel.
+    pub(crate) fn classify(call: &'static str, err: wasmtime::Error, timeout: Duration, fuel: Option<u64>) -> Self {
         if let Some(limit) = err.downcast_ref::<LimitExceeded>() {
             return Self::Limit {
                 call,
@@ -69,6 +82,9 @@ impl CallError {
         }
         if err.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) {
             return Self::Deadline { call, timeout };
+        }
+        if err.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::OutOfFuel) {
+            return Self::OutOfFuel { call, fuel: fuel.unwrap_or(0) };
         }
         match err.downcast::<StoreError>() {
             Ok(source) => Self::Store { call, source },
@@ -79,10 +95,13 @@ impl CallError {
         }
     }
 
-    /// The name of the limit hit, for a [`CallError::Limit`].
+    /// The name of the limit hit (a [`Limits`](super::limits::Limits) field), for a
+    /// [`CallError::Limit`], [`CallError::OutOfFuel`] or [`CallError::Deadline`].
     pub fn limit_name(&self) -> Option<&'static str> {
         match self {
             Self::Limit { limit, .. } => Some(limit.name),
+            Self::OutOfFuel { .. } => Some("fuel"),
+            Self::Deadline { .. } => Some("call_timeout"),
             _ => None,
         }
     }
