@@ -157,7 +157,7 @@ async fn an_infinite_loop_in_finalize_txn_hits_the_call_deadline() {
 async fn an_infinite_loop_runs_out_of_fuel_when_metering_is_on() {
     hostile(
         r#"{"hostile":"loop-consume"}"#,
-        &["--guest-fuel", "50000000", "--guest-call-timeout", "10m"],
+        &["--guest-fuel", "50000000"],
         "guest consume exceeded the fuel limit: ran out of its 50000000 units of fuel",
     )
     .await;
