@@ -42,11 +42,21 @@ impl PluginEngine {
     /// # Errors
     /// Wasmtime rejects the configuration (e.g. an unsupported host CPU).
     pub fn with_fuel(fuel: bool) -> wasmtime::Result<Self> {
+        Self::with_options(true, fuel)
+    }
+
+    /// An engine with epoch interruption and fuel metering each on or off. Without
+    /// epochs a runaway guest is NOT stopped by `Limits::call_timeout`: only the
+    /// sandbox benchmark uses that, as the baseline that measures what epochs cost.
+    ///
+    /// # Errors
+    /// Wasmtime rejects the configuration (e.g. an unsupported host CPU).
+    pub fn with_options(epoch: bool, fuel: bool) -> wasmtime::Result<Self> {
         let mut config = Config::new();
         config.strategy(Strategy::Cranelift);
         config.cranelift_opt_level(OptLevel::Speed);
         config.wasm_component_model(true);
-        config.epoch_interruption(true);
+        config.epoch_interruption(epoch);
         config.consume_fuel(fuel);
         let engine = Engine::new(&config)?;
         let ticker = Ticker::start(&engine)?;
