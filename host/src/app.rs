@@ -18,7 +18,7 @@ use anyhow::{bail, Context};
 use clap::Args;
 use tokio::sync::watch;
 
-use crate::consumer::{run_shard, shard_id_for, ShardEnv, ShardSpec, ShardStatus, StatusSnapshot};
+use crate::consumer::{recovery_log_for, run_shard, shard_id_for, ShardEnv, ShardSpec, ShardStatus, StatusSnapshot};
 use crate::journal::defaults::{DEFAULT_PARTITIONS, MESSAGE_TYPE};
 use crate::journal::{JournalClient, LabelSelector, LabelSet};
 use crate::runtime::{ComponentCache, PluginEngine, SummerPlugin};
@@ -52,6 +52,19 @@ pub struct AppArgs {
     /// Guest limits, fuel, the shard failure threshold and per-shard plugins.
     #[command(flatten)]
     pub sandbox: crate::sandbox::SandboxArgs,
+    /// Write a snapshot of a shard's store to its recovery log after this many log
+    /// bytes (0: never), so playback starts there instead of at the log's beginning.
+    #[arg(long, env = "STREAMSUM_SNAPSHOT_EVERY_BYTES", default_value_t = 8 << 20)]
+    pub snapshot_every_bytes: u64,
+    /// Hot standbys per shard. With any (1 is what one host needs), this process
+    /// stands by for each shard whose recovery log has a live primary elsewhere,
+    /// tailing the log into its own store, and takes over once that primary is silent
+    /// for --lease; as primary, it renews its lease in the log.
+    #[arg(long, env = "STREAMSUM_HOT_STANDBYS", default_value_t = 0)]
+    pub hot_standbys: usize,
+    /// How long a primary may be silent before its hot standbys take over (e.g. 2s).
+    #[arg(long, env = "STREAMSUM_LEASE", default_value = "2s", value_parser = parse_duration)]
+    pub lease: Duration,
 }
 
 /// Parses `1s`, `250ms`, `2m`, `1.5s` or a plain number of seconds.
@@ -119,6 +132,9 @@ impl Service {
             );
         }
         args.sandbox.limits()?;
+        if args.hot_standbys > 0 && args.lease < Duration::from_millis(100) {
+            bail!("--lease must be at least 100ms (got {:?})", args.lease);
+        }
         create_dir(&args.data_dir)?;
         let engine = PluginEngine::with_fuel(args.sandbox.guest_fuel.is_some()).map_err(|e| anyhow::anyhow!("starting the wasm engine: {e:#}"))?;
         let cache = ComponentCache::new(engine, args.data_dir.join("plugin-cache"));
@@ -220,6 +236,10 @@ async fn start_shards(
             limits: limits.clone(),
             db_dir: args.data_dir.join("shards").join(&id),
             publishable: publishable.clone(),
+            recovery_log: recovery_log_for(&id),
+            snapshot_every: args.snapshot_every_bytes,
+            hot_standbys: args.hot_standbys,
+            lease: args.lease,
         };
         let status = Arc::new(ShardStatus::new(&id));
         let task = tokio::spawn(run_shard(spec, env, status.clone(), shutdown.clone()));

@@ -39,6 +39,9 @@ pub enum Command {
     /// A small gazctl: list, read, append and apply journals on any broker.
     Journals(gazctl::JournalsArgs),
     /// Run the chunker job: publish streams of chunks, verify the summer's sums.
+    ///
+    /// Exits non-zero, with one line naming the worker and stream, on any wrong,
+    /// missing, duplicated or late sum.
     Chunker(ChunkerArgs),
 }
 

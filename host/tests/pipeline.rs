@@ -38,6 +38,9 @@ fn args(data_dir: &std::path::Path) -> AppArgs {
         partitions: 2,
         min_txn_duration: Duration::ZERO,
         max_txn_duration: Duration::from_secs(1),
+        snapshot_every_bytes: 8 << 20,
+        hot_standbys: 0,
+        lease: Duration::from_secs(2),
     }
 }
 

@@ -19,6 +19,8 @@ use anyhow::Context;
 use tokio::sync::{mpsc, watch};
 
 use super::checkpoint::Checkpoint;
+use super::recovery::{recover, Fenced};
+use super::standby::{renew_lease, stand_by};
 use super::source::{read_source, Backoff, SourceEvent};
 use super::status::{ShardState, ShardStatus};
 use super::txn::{append_retrying, Txn, TxnEnd};
@@ -62,6 +64,21 @@ pub struct ShardEnv {
     pub db_dir: PathBuf,
     /// Journals the guest may publish to.
     pub publishable: Arc<BTreeSet<String>>,
+    /// The shard's recovery-log journal (e.g.
+    /// `examples/stream-sum/recovery-logs/chunks-part-003`).
+    pub recovery_log: String,
+    /// Write a snapshot after this many recovery-log bytes (0: never).
+    pub snapshot_every: u64,
+    /// Hot standbys per shard (0: none). With any, a shard whose log has a live
+    /// primary elsewhere stands by (see `standby.rs`), and a primary renews its lease.
+    pub hot_standbys: usize,
+    /// A primary silent this long is taken for dead by its standbys.
+    pub lease: Duration,
+}
+
+/// The recovery-log journal of shard `id` (Gazette's stream-sum layout).
+pub fn recovery_log_for(id: &str) -> String {
+    format!("{}recovery-logs/{id}", crate::journal::defaults::PREFIX)
 }
 
 /// The ids of the shards that consume `journals` (Gazette's stream-sum names a shard
@@ -81,7 +98,9 @@ pub async fn run_shard(spec: ShardSpec, env: ShardEnv, status: Arc<ShardStatus>,
     let mut failures: u32 = 0;
     let db = loop {
         let dir = env.db_dir.clone();
-        match tokio::task::spawn_blocking(move || ShardDb::open_blocking(&dir, true)).await {
+        // Not fsynced: the recovery log is what makes a commit durable, and a store
+        // that lost its last writes is caught up from the log on recovery.
+        match tokio::task::spawn_blocking(move || ShardDb::open_blocking(&dir, false)).await {
             Ok(Ok(db)) => break db,
             Ok(Err(e)) => status.fail(&format!("opening the store: {e}")),
             Err(e) => status.fail(&format!("opening the store: {e}")),
@@ -91,13 +110,44 @@ pub async fn run_shard(spec: ShardSpec, env: ShardEnv, status: Arc<ShardStatus>,
             return;
         }
     };
+    let mut standby = env.hot_standbys > 0;
     loop {
+        if standby {
+            match stand_by(&spec, &env, &db, &status, &mut shutdown).await {
+                Ok(true) => standby = false,
+                Ok(false) => {
+                    status.set(ShardState::Stopped);
+                    return;
+                }
+                Err(e) => {
+                    tracing::error!(shard = %spec.id, error = format!("{e:#}"), "hot standby failed; retrying");
+                    status.fail(&format!("{e:#}"));
+                    if wait_or_shutdown(backoff.next_delay(), &mut shutdown).await {
+                        status.set(ShardState::Stopped);
+                        return;
+                    }
+                    continue;
+                }
+            }
+        }
         let committed_before = status.transactions();
         let result = serve(&spec, &env, &db, &status, &mut shutdown).await;
         let Err(e) = result else {
             status.set(ShardState::Stopped);
             return;
         };
+        if let Some(fenced) = e.downcast_ref::<Fenced>() {
+            // Another process owns the shard now: never retry as primary (it would
+            // fence that one); stand by behind it if standbys are wanted.
+            status.fail(&fenced.to_string());
+            if env.hot_standbys > 0 {
+                tracing::warn!(shard = %spec.id, error = %fenced, "shard fenced; standing by");
+                standby = true;
+                continue;
+            }
+            tracing::error!(shard = %spec.id, error = %fenced, "shard fenced; stopping it");
+            return;
+        }
         if status.transactions() > committed_before {
             backoff.reset(); // It made progress: a new failure, not a crash loop.
             failures = 0;
@@ -144,6 +194,14 @@ async fn serve(
     shutdown: &mut watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     status.set(ShardState::Recovering);
+    // Take over the recovery log (fencing any previous owner) and bring the store up
+    // to the log's head before reading its checkpoint.
+    let (log, _) = recover(&spec.id, env.client.clone(), &env.recovery_log, db, env.snapshot_every, shutdown)
+        .await
+        .with_context(|| format!("recovering shard {} from {}", spec.id, env.recovery_log))?;
+    let _lease = (env.hot_standbys > 0).then(|| {
+        AbortOnDrop(tokio::spawn(renew_lease(env.client.clone(), env.recovery_log.clone(), log.author(), env.lease)))
+    });
     let checkpoint = match db.load_checkpoint().await.context("loading the checkpoint")? {
         Some(bytes) => Checkpoint::decode(&bytes).with_context(|| format!("decoding the checkpoint in {}", db.dir().display()))?,
         None => Checkpoint::default(),
@@ -173,7 +231,7 @@ async fn serve(
 
     tracing::info!(shard = %spec.id, %source, offset, plugin = %instance.version().short(), "shard is primary");
     status.set_primary(instance.version().as_str());
-    let mut txn = Txn::new(spec, env, db.clone(), status.clone(), sequencer, Publisher::with_own_clock(), instance, rx);
+    let mut txn = Txn::new(spec, env, db.clone(), log, status.clone(), sequencer, Publisher::with_own_clock(), instance, rx);
     loop {
         match txn.run_one(shutdown).await? {
             TxnEnd::Committed => {}

@@ -15,6 +15,8 @@ pub enum ShardState {
     Recovering,
     /// Running transactions.
     Primary,
+    /// A hot standby: tailing the recovery log of a live primary elsewhere.
+    Standby,
     /// Its last life failed; it restarts after a backoff, or, after too many failures
     /// in a row (`StatusSnapshot::gave_up`), stays failed.
     Failed,
@@ -28,6 +30,7 @@ impl ShardState {
         match self {
             ShardState::Recovering => "RECOVERING",
             ShardState::Primary => "PRIMARY",
+            ShardState::Standby => "STANDBY",
             ShardState::Failed => "FAILED",
             ShardState::Stopped => "STOPPED",
         }

@@ -13,8 +13,9 @@
 //!    messages follow them in every journal), frame the guest's publishes as
 //!    CONTINUE_TXN messages and append them; wait until they are durable.
 //! 4. **Checkpoint** the sequencer (read-through offsets, producer states) with this
-//!    transaction's ACK intents, and **commit** it with the store writes in one RocksDB
-//!    write batch — the commit point.
+//!    transaction's ACK intents, and **commit** it with the store writes: one record
+//!    appended to the shard's recovery log (the commit point), then applied to RocksDB
+//!    in one write batch.
 //! 5. **Acknowledge**: append the ACK intents in the background; the next transaction
 //!    consumes meanwhile but publishes nothing before they land.
 //!
@@ -37,7 +38,8 @@ use super::status::ShardStatus;
 use crate::journal::{AppendRequest, AppendResult, JournalClient, JournalError};
 use crate::message::{Envelope, Publisher, Sequencer, SequencerError};
 use crate::runtime::{CallError, MessageBatch, SummerInstance, TxnOutput};
-use crate::store::ShardDb;
+use super::recovery::RecoveryLog;
+use crate::store::{crash_point, LogOp, LogRecord, ShardDb};
 
 /// Most messages handed to the guest in one `consume` call.
 pub const MAX_BATCH_MESSAGES: usize = 256;
@@ -64,6 +66,8 @@ pub struct Txn {
     client: Arc<dyn JournalClient>,
     /// The shard's store.
     db: ShardDb,
+    /// The shard's recovery log, owned by this shard life.
+    log: RecoveryLog,
     /// Progress reporting.
     status: Arc<ShardStatus>,
     /// Read-committed sequencing of the source.
@@ -87,6 +91,7 @@ impl Txn {
         spec: &ShardSpec,
         env: &ShardEnv,
         db: ShardDb,
+        log: RecoveryLog,
         status: Arc<ShardStatus>,
         sequencer: Sequencer,
         publisher: Publisher,
@@ -97,6 +102,7 @@ impl Txn {
             spec: spec.clone(),
             client: env.client.clone(),
             db,
+            log,
             status,
             sequencer,
             publisher,
@@ -278,21 +284,36 @@ impl Txn {
             sequencer: state,
             ack_intents: intents.iter().map(|a| (a.journal.clone(), a.intent.clone())).collect(),
         };
-        // COMMIT POINT: the guest's writes and the checkpoint, in one write batch.
-        self.db.commit(writes, checkpoint.encode()).await.context("committing the store")?;
+        let record = LogRecord {
+            ops: writes.iter().map(|(k, v)| LogOp { key: k.to_vec(), value: v.map(<[u8]>::to_vec) }).collect(),
+            checkpoint: Some(checkpoint.encode()),
+            ..LogRecord::default()
+        };
+        crash_point("after-publish");
+        // COMMIT POINT: the guest's writes and the checkpoint, as one recovery-log
+        // record (fenced by this owner's register).
+        let (record, applied) = self.log.append(record, shutdown).await?;
+        crash_point("after-log-append");
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || db.apply_record_blocking(&record, &applied))
+            .await
+            .context("store task")?
+            .context("applying the committed record to the store")?;
         self.status.committed(consumed, read_through);
+        crash_point("after-commit");
 
         let client = self.client.clone();
-        let shutdown = shutdown.clone();
+        let ack_shutdown = shutdown.clone();
         self.prev_acks = Some(tokio::spawn(async move {
             for intent in intents {
                 let journal = intent.journal.to_string();
-                append_retrying(&*client, AppendRequest::new(journal.clone(), intent.intent), &shutdown)
+                append_retrying(&*client, AppendRequest::new(journal.clone(), intent.intent), &ack_shutdown)
                     .await
                     .with_context(|| format!("appending the ACK intent to {journal}"))?;
             }
             Ok(())
         }));
+        self.log.maybe_snapshot(&self.db, shutdown).await?;
         Ok(())
     }
 }

@@ -62,12 +62,13 @@ pub enum StoreError {
 #[derive(Clone)]
 pub struct ShardDb {
     /// The database directory, for error messages.
-    dir: Arc<PathBuf>,
+    pub(super) dir: Arc<PathBuf>,
     /// The open database (RocksDB handles are thread-safe).
-    db: Arc<DB>,
-    /// Whether commits wait for the WAL to be fsynced. Until the recovery log exists
-    /// this is what makes a commit durable.
-    sync: bool,
+    pub(super) db: Arc<DB>,
+    /// Whether commits wait for the WAL to be fsynced. Without a recovery log this is
+    /// what makes a commit durable; with one, the log is (and the local database is
+    /// caught up from it after a crash).
+    pub(super) sync: bool,
 }
 
 impl std::fmt::Debug for ShardDb {
