@@ -111,14 +111,30 @@ async fn hostile(act: &str, flags: &[&str], reason: &str) -> String {
 
     // The healthy shards keep verifying sums meanwhile.
     let mut cmd = chunker(&host.url, &dir.path().join("cache"));
-    cmd.args(["--streams", "5", "--chunks", "5", "--workers", "2", "--exclude-partition", HOSTILE]);
+    cmd.args([
+        "--streams",
+        "5",
+        "--chunks",
+        "5",
+        "--workers",
+        "2",
+        "--exclude-partition",
+        HOSTILE,
+    ]);
     let out = tokio::task::spawn_blocking(move || output(&mut cmd)).await.unwrap();
     assert!(out.status.success(), "{act}: {}", describe(&out));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("2 workers, 10 streams verified"), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("2 workers, 10 streams verified"),
+        "{}",
+        describe(&out)
+    );
 
     // The hostile shard is FAILED for good, naming what the guest did.
     let line = wait_for_log(&host.log, &["shard FAILED", HOSTILE_SHARD]).await;
-    assert!(line.contains(reason), "{act}: the reason should name {reason:?}: {line}");
+    assert!(
+        line.contains(reason),
+        "{act}: the reason should name {reason:?}: {line}"
+    );
     assert!(line.contains("failures=2"), "{line}");
 
     // The host still serves: a healthy partition takes an append after the failure.
@@ -145,12 +161,22 @@ async fn hostile(act: &str, flags: &[&str], reason: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_infinite_loop_in_consume_hits_the_call_deadline() {
-    hostile(r#"{"hostile":"loop-consume"}"#, &[], "guest consume ran past its deadline of 500ms").await;
+    hostile(
+        r#"{"hostile":"loop-consume"}"#,
+        &[],
+        "guest consume ran past its deadline of 500ms",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_infinite_loop_in_finalize_txn_hits_the_call_deadline() {
-    hostile(r#"{"hostile":"loop-finalize"}"#, &[], "guest finalize-txn ran past its deadline of 500ms").await;
+    hostile(
+        r#"{"hostile":"loop-finalize"}"#,
+        &[],
+        "guest finalize-txn ran past its deadline of 500ms",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -165,7 +191,12 @@ async fn an_infinite_loop_runs_out_of_fuel_when_metering_is_on() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn growing_memory_hits_the_memory_limit() {
-    hostile(r#"{"hostile":"grow-memory"}"#, &["--guest-memory", "32MiB"], "guest exceeded the memory_bytes limit").await;
+    hostile(
+        r#"{"hostile":"grow-memory"}"#,
+        &["--guest-memory", "32MiB"],
+        "guest exceeded the memory_bytes limit",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -190,12 +221,22 @@ async fn a_message_over_the_size_limit_is_refused_by_name() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publishing_without_end_hits_the_transaction_message_limit() {
-    hostile(r#"{"hostile":"publish-forever"}"#, &["--guest-txn-messages", "1000"], "guest exceeded the txn_messages limit").await;
+    hostile(
+        r#"{"hostile":"publish-forever"}"#,
+        &["--guest-txn-messages", "1000"],
+        "guest exceeded the txn_messages limit",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_over_the_size_limit_is_refused_by_name() {
-    hostile(r#"{"hostile":"big-key","size":100}"#, &["--guest-key-bytes", "64"], "guest exceeded the key_bytes limit: 100 > 64").await;
+    hostile(
+        r#"{"hostile":"big-key","size":100}"#,
+        &["--guest-key-bytes", "64"],
+        "guest exceeded the key_bytes limit: 100 > 64",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -210,13 +251,24 @@ async fn a_value_over_the_size_limit_is_refused_by_name() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writing_stdout_without_end_is_capped_in_the_log_and_stopped_by_the_deadline() {
-    let log = hostile(r#"{"hostile":"stdout-forever"}"#, &["--guest-txn-log-bytes", "4KiB"], "ran past its deadline").await;
+    let log = hostile(
+        r#"{"hostile":"stdout-forever"}"#,
+        &["--guest-txn-log-bytes", "4KiB"],
+        "ran past its deadline",
+    )
+    .await;
     // Two lives, each allowed 4 KiB of ~60-byte lines per transaction: the rest dropped.
     let lines = log.lines().filter(|l| l.contains("hostile guest line")).count();
     assert!(lines > 0, "the guest's stdout should reach the log:\n{log}");
-    assert!(lines <= 2 * 4096 / 20, "{lines} guest lines: the log volume limit did not hold");
+    assert!(
+        lines <= 2 * 4096 / 20,
+        "{lines} guest lines: the log volume limit did not hold"
+    );
     let first = log.lines().find(|l| l.contains("hostile guest line 0")).unwrap();
-    assert!(first.contains(HOSTILE_SHARD), "guest lines are tagged with the shard: {first}");
+    assert!(
+        first.contains(HOSTILE_SHARD),
+        "guest lines are tagged with the shard: {first}"
+    );
 }
 
 /// A component importing an interface the host does not provide is refused at start.

@@ -41,9 +41,15 @@ async fn a_shard_that_keeps_failing_is_marked_failed_with_the_reason_and_the_oth
 
     let mut publisher = Publisher::with_own_clock();
     let journal = "examples/stream-sum/chunks/part-001";
-    publisher.publish_committed(journal, br#"{"hostile":"big-key","size":100}"#).unwrap();
+    publisher
+        .publish_committed(journal, br#"{"hostile":"big-key","size":100}"#)
+        .unwrap();
     let bytes = publisher.take_appends().pop().unwrap().bytes;
-    service.client().append(AppendRequest::new(journal, bytes)).await.unwrap();
+    service
+        .client()
+        .append(AppendRequest::new(journal, bytes))
+        .await
+        .unwrap();
 
     let deadline = Instant::now() + Duration::from_secs(60);
     let failed = loop {
@@ -57,10 +63,17 @@ async fn a_shard_that_keeps_failing_is_marked_failed_with_the_reason_and_the_oth
     assert_eq!(failed.state, ShardState::Failed);
     assert_eq!(failed.failures, 3);
     let reason = failed.last_error.unwrap();
-    assert!(reason.contains("guest exceeded the key_bytes limit: 100 > 64"), "{reason}");
+    assert!(
+        reason.contains("guest exceeded the key_bytes limit: 100 > 64"),
+        "{reason}"
+    );
     assert_eq!(failed.transactions, 0);
 
-    let healthy = service.shards().into_iter().find(|s| s.id == "chunks-part-000").unwrap();
+    let healthy = service
+        .shards()
+        .into_iter()
+        .find(|s| s.id == "chunks-part-000")
+        .unwrap();
     assert_eq!(healthy.state, ShardState::Primary, "{healthy:?}");
     assert!(!healthy.gave_up);
     service.stop().await.unwrap();

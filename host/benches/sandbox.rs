@@ -23,7 +23,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use streamsum_host::runtime::{ComponentCache, Limits, MessageBatch, PluginEngine, ShardContext, SummerInstance, SummerPlugin};
+use streamsum_host::runtime::{
+    ComponentCache, Limits, MessageBatch, PluginEngine, ShardContext, SummerInstance, SummerPlugin,
+};
 use streamsum_host::store::ShardDb;
 use streamsum_model::{encode_chunk, StreamId, SUMS_JOURNAL};
 
@@ -34,7 +36,11 @@ const PER_BATCH: usize = 64;
 const ROUNDS: usize = 7;
 
 /// The engines compared, as (name, epoch interruption, fuel metering).
-const ENGINES: [(&str, bool, bool); 3] = [("none", false, false), ("epoch", true, false), ("epoch+fuel", true, true)];
+const ENGINES: [(&str, bool, bool); 3] = [
+    ("none", false, false),
+    ("epoch", true, false),
+    ("epoch+fuel", true, true),
+];
 
 /// The workload's frames: `STREAMS` streams of `CHUNKS_PER_STREAM` chunks of
 /// `chunk_bytes` bytes plus a final empty chunk, interleaved round-robin.
@@ -96,19 +102,36 @@ fn runner(name: &'static str, epoch: bool, fuel: bool, wasm: &[u8], cache_dir: &
     let db_dir = tempfile::tempdir().unwrap();
     let db = ShardDb::open_blocking(db_dir.path(), false).unwrap();
     let journals: Arc<BTreeSet<String>> = Arc::new([SUMS_JOURNAL.to_owned()].into());
-    let ctx = ShardContext { shard: format!("bench-{name}"), db, journals };
-    let limits = Limits { call_timeout: Duration::from_secs(60), ..Limits::default() };
+    let ctx = ShardContext {
+        shard: format!("bench-{name}"),
+        db,
+        journals,
+    };
+    let limits = Limits {
+        call_timeout: Duration::from_secs(60),
+        ..Limits::default()
+    };
     let instance = SummerInstance::instantiate(&plugin, ctx, limits).expect("instantiating the summer");
-    Runner { name, instance, _db_dir: db_dir }
+    Runner {
+        name,
+        instance,
+        _db_dir: db_dir,
+    }
 }
 
 /// One transaction over every batch; returns its duration.
 fn round(runner: &mut Runner, batches: &[MessageBatch]) -> Duration {
     let start = Instant::now();
     for batch in batches {
-        runner.instance.consume(batch).unwrap_or_else(|e| panic!("{}: {e}", runner.name));
+        runner
+            .instance
+            .consume(batch)
+            .unwrap_or_else(|e| panic!("{}: {e}", runner.name));
     }
-    let out = runner.instance.finalize_txn().unwrap_or_else(|e| panic!("{}: {e}", runner.name));
+    let out = runner
+        .instance
+        .finalize_txn()
+        .unwrap_or_else(|e| panic!("{}: {e}", runner.name));
     let took = start.elapsed();
     assert_eq!(out.published.len(), STREAMS, "one Sum per stream");
     took
@@ -131,11 +154,16 @@ fn main() {
     let path = guest_summer();
     let wasm = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (run scripts/build-guests.sh)", path.display()));
     let cache_dir = tempfile::tempdir().unwrap();
-    let mut runners: Vec<Runner> =
-        ENGINES.iter().map(|&(name, epoch, fuel)| runner(name, epoch, fuel, &wasm, cache_dir.path())).collect();
+    let mut runners: Vec<Runner> = ENGINES
+        .iter()
+        .map(|&(name, epoch, fuel)| runner(name, epoch, fuel, &wasm, cache_dir.path()))
+        .collect();
 
     let mut json = Vec::new();
-    println!("{:<14} {:<11} {:>12} {:>12} {:>10}", "workload", "engine", "msgs/s", "MB/s data", "vs none");
+    println!(
+        "{:<14} {:<11} {:>12} {:>12} {:>10}",
+        "workload", "engine", "msgs/s", "MB/s data", "vs none"
+    );
     for chunk_bytes in [32usize, 4096] {
         let frames = frames(chunk_bytes);
         let batches = batches(&frames);
@@ -157,7 +185,10 @@ fn main() {
             let msgs = frames.len() as f64 / secs;
             let mbs = data_bytes / secs / 1e6;
             let ratio = base / secs;
-            println!("{workload:<14} {:<11} {msgs:>12.0} {mbs:>12.1} {ratio:>10.3}", runner.name);
+            println!(
+                "{workload:<14} {:<11} {msgs:>12.0} {mbs:>12.1} {ratio:>10.3}",
+                runner.name
+            );
             json.push(format!(
                 "{{\"workload\":\"{workload}\",\"engine\":\"{}\",\"messages_per_sec\":{msgs:.0},\"data_mb_per_sec\":{mbs:.2},\"throughput_vs_none\":{ratio:.4},\"median_txn_secs\":{secs:.6}}}",
                 runner.name

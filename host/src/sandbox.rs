@@ -91,7 +91,11 @@ impl SandboxArgs {
             value_bytes: ranged("--guest-value-bytes", self.guest_value_bytes, 1..=256 << 20)?,
             message_bytes: ranged("--guest-message-bytes", self.guest_message_bytes, 16..=64 << 20)?,
             txn_messages: ranged("--guest-txn-messages", self.guest_txn_messages, 1..=100_000_000)?,
-            txn_publish_bytes: ranged("--guest-txn-publish-bytes", self.guest_txn_publish_bytes, 1 << 10..=4 << 30)?,
+            txn_publish_bytes: ranged(
+                "--guest-txn-publish-bytes",
+                self.guest_txn_publish_bytes,
+                1 << 10..=4 << 30,
+            )?,
             log_line_bytes: ranged("--guest-log-line-bytes", self.guest_log_line_bytes, 16..=1 << 20)?,
             txn_log_bytes: ranged("--guest-txn-log-bytes", self.guest_txn_log_bytes, 0..=1 << 30)?,
             fuel: self.guest_fuel,
@@ -130,7 +134,9 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let value: u64 = num.parse().map_err(|_| format!("{s:?} is not a size such as 4096, 64KiB or 256MiB"))?;
+    let value: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size such as 4096, 64KiB or 256MiB"))?;
     let shift = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 0,
         "k" | "kb" | "kib" => 10,
@@ -138,7 +144,9 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         "g" | "gb" | "gib" => 30,
         other => return Err(format!("unknown unit {other:?} in {s:?} (use KiB, MiB or GiB)")),
     };
-    value.checked_mul(1 << shift).ok_or_else(|| format!("{s:?} is too large"))
+    value
+        .checked_mul(1 << shift)
+        .ok_or_else(|| format!("{s:?} is too large"))
 }
 
 /// Parses `SHARD=PATH` of `--app-for`.
@@ -223,7 +231,10 @@ mod tests {
         let cases = [
             ("--guest-call-timeout=1ms", "--guest-call-timeout"),
             ("--guest-call-timeout=11m", "--guest-call-timeout"),
-            ("--guest-memory=1KiB", "--guest-memory 1024 is out of range (1048576 to 4294967296)"),
+            (
+                "--guest-memory=1KiB",
+                "--guest-memory 1024 is out of range (1048576 to 4294967296)",
+            ),
             ("--guest-key-bytes=0", "--guest-key-bytes 0 is out of range"),
             ("--guest-message-bytes=8", "--guest-message-bytes"),
             ("--guest-fuel=0", "--guest-fuel 0"),
