@@ -26,3 +26,13 @@ for guest in guest_summer guest_chunker trap_summer bytes_summer; do
   cp "$target_dir/wasm32-wasip2/guest-release/$guest.wasm" "$target_dir/wasm/$guest.wasm"
   printf 'build-guests: %s (%s bytes)\n' "$target_dir/wasm/$guest.wasm" "$(stat -c %s "$target_dir/wasm/$guest.wasm")"
 done
+
+# The hostile-guest tests' components (tests/guests/, issue 8): hostile_summer.wasm and
+# two variants importing what the sandbox does not provide (wasi:filesystem, wasi:sockets).
+for variant in "" open-file open-socket; do
+  name=hostile_summer${variant:+_${variant//-/_}}
+  "${CARGO:-cargo}" build --quiet --profile guest-release --target wasm32-wasip2 \
+    --package hostile-summer ${variant:+--features $variant}
+  cp "$target_dir/wasm32-wasip2/guest-release/hostile_summer.wasm" "$target_dir/wasm/$name.wasm"
+  printf 'build-guests: %s (%s bytes)\n' "$target_dir/wasm/$name.wasm" "$(stat -c %s "$target_dir/wasm/$name.wasm")"
+done

@@ -8,7 +8,7 @@
 //! Data directory layout: `broker/` (journals of the embedded broker),
 //! `shards/<id>/` (each shard's RocksDB), `plugin-cache/` (precompiled components).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,7 +21,7 @@ use tokio::sync::watch;
 use crate::consumer::{recovery_log_for, run_shard, shard_id_for, ShardEnv, ShardSpec, ShardStatus, StatusSnapshot};
 use crate::journal::defaults::{DEFAULT_PARTITIONS, MESSAGE_TYPE};
 use crate::journal::{JournalClient, LabelSelector, LabelSet};
-use crate::runtime::{plugin_watch, ComponentCache, Limits, PluginEngine, Reloader, SummerPlugin};
+use crate::runtime::{plugin_watch, ComponentCache, PluginEngine, Reloader, SummerPlugin};
 use crate::service::control::{Control, ShardList};
 use crate::service::{EmbeddedBroker, EmbeddedOptions, GrpcJournalClient};
 
@@ -50,6 +50,9 @@ pub struct AppArgs {
     /// A transaction stops consuming after this long (e.g. 1s).
     #[arg(long, env = "STREAMSUM_MAX_TXN_DURATION", default_value = "1s", value_parser = crate::ops::validate::txn_duration)]
     pub max_txn_duration: Duration,
+    /// Guest limits, fuel, the shard failure threshold and per-shard plugins.
+    #[command(flatten)]
+    pub sandbox: crate::sandbox::SandboxArgs,
     /// Write a snapshot of a shard's store to its recovery log after this many log
     /// bytes (0: never), so playback starts there instead of at the log's beginning.
     #[arg(long, env = "STREAMSUM_SNAPSHOT_EVERY_BYTES", default_value_t = 8 << 20)]
@@ -142,11 +145,12 @@ impl Service {
                 args.max_txn_duration
             );
         }
+        args.sandbox.limits()?;
         if args.hot_standbys > 0 && args.lease < Duration::from_millis(100) {
             bail!("--lease must be at least 100ms (got {:?})", args.lease);
         }
         create_dir(&args.data_dir)?;
-        let engine = PluginEngine::new().map_err(|e| anyhow::anyhow!("starting the wasm engine: {e:#}"))?;
+        let engine = PluginEngine::with_fuel(args.sandbox.guest_fuel.is_some()).map_err(|e| anyhow::anyhow!("starting the wasm engine: {e:#}"))?;
         let cache = ComponentCache::new(engine, args.data_dir.join("plugin-cache"));
         let plugin = SummerPlugin::load_file(&cache, &app).await?;
         tracing::info!(plugin = %app.display(), version = %plugin.version().as_str(), cached = ?plugin.cache_outcome(), took = ?plugin.compile_time(), "plugin loaded");
@@ -175,8 +179,14 @@ impl Service {
             }
         };
         let (shutdown, shutdown_rx) = watch::channel(false);
+        let mut plugins = BTreeMap::new();
+        for (shard, path) in args.sandbox.app_for()? {
+            let other = SummerPlugin::load_file(&cache, &path).await.with_context(|| format!("--app-for {shard}"))?;
+            tracing::info!(%shard, plugin = %path.display(), version = %other.version().as_str(), "plugin loaded for one shard");
+            plugins.insert(shard, other);
+        }
         let client = crate::ops::MeteredClient::wrap(client);
-        let shards = start_shards(args, client.clone(), plugin, &reloader, &shutdown_rx).await?;
+        let shards = start_shards(args, client.clone(), plugin, plugins, &reloader, &shutdown_rx).await?;
         *shard_list.write().unwrap_or_else(|p| p.into_inner()) = shards.iter().map(|(s, _)| s.clone()).collect();
         plugin_watch::spawn(reloader, app, shutdown_rx).context("watching --app for new versions")?;
         Ok(Service { broker, client, shards, shutdown })
@@ -228,6 +238,7 @@ async fn start_shards(
     args: &AppArgs,
     client: Arc<dyn JournalClient>,
     plugin: SummerPlugin,
+    mut plugins: BTreeMap<String, SummerPlugin>,
     reloader: &Arc<Reloader>,
     shutdown: &watch::Receiver<bool>,
 ) -> anyhow::Result<Vec<(Arc<ShardStatus>, tokio::task::JoinHandle<()>)>> {
@@ -239,6 +250,11 @@ async fn start_shards(
         bail!("the broker has no chunk partitions (journals labelled {MESSAGE_TYPE}=stream_sum.Chunk)");
     }
     let publishable: Arc<BTreeSet<String>> = Arc::new(all.iter().map(|j| j.spec.name.clone()).collect());
+    let ids: BTreeSet<String> = partitions.iter().map(|p| shard_id_for(p)).collect();
+    if let Some(unknown) = plugins.keys().find(|s| !ids.contains(*s)) {
+        bail!("--app-for names shard {unknown}, which does not exist (shards: {})", ids.into_iter().collect::<Vec<_>>().join(", "));
+    }
+    let limits = args.sandbox.limits()?;
     let mut shards = Vec::new();
     for source in partitions {
         let id = shard_id_for(&source);
@@ -248,18 +264,23 @@ async fn start_shards(
             min_txn_duration: args.min_txn_duration,
             max_txn_duration: args.max_txn_duration,
             ring_size: 0,
+            max_failures: args.sandbox.max_shard_failures,
         };
+        // A shard given its own plugin (--app-for) keeps it: hot reloads of --app
+        // are for the other shards.
+        let own = plugins.remove(&id);
+        let reloader = if own.is_some() { None } else { Some(reloader.clone()) };
         let env = ShardEnv {
             client: client.clone(),
-            plugin: plugin.clone(),
-            limits: Limits::default(),
+            plugin: own.unwrap_or_else(|| plugin.clone()),
+            limits: limits.clone(),
             db_dir: args.data_dir.join("shards").join(&id),
             publishable: publishable.clone(),
             recovery_log: recovery_log_for(&id),
             snapshot_every: args.snapshot_every_bytes,
             hot_standbys: args.hot_standbys,
             lease: args.lease,
-            reloader: Some(reloader.clone()),
+            reloader,
         };
         let status = Arc::new(ShardStatus::new(&id));
         crate::ops::metrics::register_shard(&id);

@@ -110,6 +110,10 @@ pub struct ChunkerArgs {
     /// sums as `sha1sum` does.
     #[arg(long, env = "CHUNKER_FILES", num_args = 1..)]
     pub files: Vec<PathBuf>,
+    /// Leave this chunk partition out of the mapping (repeatable): e.g. one whose shard
+    /// runs a test or canary plugin (`--app-for`).
+    #[arg(long, env = "CHUNKER_EXCLUDE_PARTITION", value_delimiter = ',')]
+    pub exclude_partition: Vec<String>,
     /// Where precompiled plugins are cached.
     #[arg(long, env = "CHUNKER_CACHE_DIR", default_value = "streamsum-data/plugin-cache")]
     pub cache_dir: PathBuf,

@@ -27,3 +27,4 @@ pub mod app;
 pub mod cli;
 pub mod chunker;
 pub mod ops;
+pub mod sandbox;

@@ -54,7 +54,7 @@ pub async fn run(args: ChunkerArgs) -> anyhow::Result<()> {
     let (stop_tx, stop) = watch::channel(false);
     let sums: Arc<str> = sums_journal().into();
     let (mapping, offset) = tokio::select! {
-        r = setup(&*client, &sums, &stop) => r?,
+        r = setup(&*client, &sums, &stop, &args.exclude_partition) => r?,
         r = crate::cli::shutdown_signal() => { r?; bail!("interrupted before the job started") }
     };
     tracing::info!(partitions = mapping.partitions().len(), sums = %sums, offset, "chunker job starting");
@@ -255,13 +255,23 @@ async fn setup(
     client: &dyn JournalClient,
     sums: &str,
     stop: &watch::Receiver<bool>,
+    exclude: &[String],
 ) -> anyhow::Result<(ModuloMapping, Offset)> {
     let selector = LabelSelector::including(LabelSet::from_pairs([(MESSAGE_TYPE, "stream_sum.Chunk")]));
     let mut backoff = Backoff::default();
     let mapping = loop {
         let result = client.list(selector.clone()).await;
         let reason = match result {
-            Ok(list) if !list.is_empty() => break ModuloMapping::new(list.into_iter().map(|j| j.spec.name))?,
+            Ok(list) if !list.is_empty() => {
+                if let Some(missing) = exclude.iter().find(|x| !list.iter().any(|j| &j.spec.name == *x)) {
+                    bail!("--exclude-partition {missing} is not a chunk partition");
+                }
+                let names: Vec<String> = list.into_iter().map(|j| j.spec.name).filter(|n| !exclude.contains(n)).collect();
+                if names.is_empty() {
+                    bail!("--exclude-partition leaves no chunk partition");
+                }
+                break ModuloMapping::new(names)?;
+            }
             Ok(_) => format!("no journals labelled {MESSAGE_TYPE}=stream_sum.Chunk yet"),
             Err(e) if is_retryable(&e) => e.to_string(),
             Err(e) => return Err(e).context("listing the chunk partitions"),

@@ -48,6 +48,9 @@ pub struct ShardSpec {
     pub max_txn_duration: Duration,
     /// Sequencer ring size (0: Gazette's default 8192).
     pub ring_size: usize,
+    /// Consecutive failed lives after which the shard stays FAILED and stops retrying
+    /// (0: retry forever). A life that commits a transaction resets the count.
+    pub max_failures: u32,
 }
 
 /// What a shard runs with.
@@ -97,6 +100,7 @@ pub fn shard_id_for(journal: &str) -> String {
 /// any failure.
 pub async fn run_shard(spec: ShardSpec, env: ShardEnv, status: Arc<ShardStatus>, mut shutdown: watch::Receiver<bool>) {
     let mut backoff = Backoff::default();
+    let mut failures: u32 = 0;
     let db = loop {
         let dir = env.db_dir.clone();
         // Not fsynced: the recovery log is what makes a commit durable, and a store
@@ -151,11 +155,20 @@ pub async fn run_shard(spec: ShardSpec, env: ShardEnv, status: Arc<ShardStatus>,
         }
         if status.transactions() > committed_before {
             backoff.reset(); // It made progress: a new failure, not a crash loop.
+            failures = 0;
+        }
+        failures += 1;
+        if spec.max_failures > 0 && failures >= spec.max_failures {
+            tracing::error!(shard = %spec.id, error = format!("{e:#}"), failures, "shard FAILED: too many consecutive failures; it stops retrying");
+            status.give_up(&format!("{e:#}"), failures);
+            stopped(&mut shutdown).await;
+            return;
         }
         let delay = backoff.next_delay();
         tracing::error!(shard = %spec.id, error = format!("{e:#}"), retry_in = ?delay, "shard failed; restarting from its last checkpoint");
         status.fail(&format!("{e:#}"));
         crate::ops::metrics::shard_failed(&spec.id);
+        status.set_failures(failures);
         if wait_or_shutdown(delay, &mut shutdown).await {
             status.set(ShardState::Stopped);
             return;

@@ -17,7 +17,8 @@ pub enum ShardState {
     Primary,
     /// A hot standby: tailing the recovery log of a live primary elsewhere.
     Standby,
-    /// Its last life failed; it restarts after a backoff.
+    /// Its last life failed; it restarts after a backoff, or, after too many failures
+    /// in a row (`StatusSnapshot::gave_up`), stays failed.
     Failed,
     /// Shut down.
     Stopped,
@@ -59,6 +60,11 @@ pub struct StatusSnapshot {
     pub swaps: u64,
     /// Versions rolled back because their first transaction on this shard failed.
     pub rollbacks: u64,
+    /// Consecutive failed lives (reset when a life commits a transaction).
+    pub failures: u32,
+    /// Whether the shard stopped retrying after too many consecutive failures: its
+    /// FAILED state is final until the host restarts.
+    pub gave_up: bool,
 }
 
 /// A shard's live status.
@@ -85,6 +91,8 @@ impl ShardStatus {
                 last_error: None,
                 swaps: 0,
                 rollbacks: 0,
+                failures: 0,
+                gave_up: false,
             }),
             transactions: AtomicU64::new(0),
         }
@@ -129,6 +137,22 @@ impl ShardStatus {
         self.with(|s| s.rollbacks += 1);
     }
 
+    /// Failed `failures` times in a row; it still retries.
+    pub fn set_failures(&self, failures: u32) {
+        self.with(|s| s.failures = failures);
+    }
+
+    /// FAILED for good with `error`, after `failures` consecutive failures: the shard
+    /// no longer retries.
+    pub fn give_up(&self, error: &str, failures: u32) {
+        self.with(|s| {
+            s.state = ShardState::Failed;
+            s.last_error = Some(error.to_owned());
+            s.failures = failures;
+            s.gave_up = true;
+        });
+    }
+
     /// A transaction of `messages` messages committed, reading through `read_through`.
     pub fn committed(&self, messages: u64, read_through: i64) {
         self.transactions.fetch_add(1, Ordering::Relaxed);
@@ -137,6 +161,7 @@ impl ShardStatus {
             s.messages += messages;
             s.read_through = read_through;
             s.last_commit = Some(SystemTime::now());
+            s.failures = 0;
         });
     }
 

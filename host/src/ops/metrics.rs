@@ -115,7 +115,7 @@ pub fn failure_kind(e: &CallError) -> &'static str {
     match e {
         CallError::Trap { .. } => "trap",
         CallError::Deadline { .. } => "deadline",
-        CallError::Limit { .. } => "limit",
+        CallError::Limit { .. } | CallError::OutOfFuel { .. } => "limit",
         CallError::Guest { .. } => "error",
         CallError::Store { .. } => "store",
         CallError::Unusable(_) => "unusable",

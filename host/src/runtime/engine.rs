@@ -31,11 +31,33 @@ impl PluginEngine {
     /// # Errors
     /// Wasmtime rejects the configuration (e.g. an unsupported host CPU).
     pub fn new() -> wasmtime::Result<Self> {
+        Self::with_fuel(false)
+    }
+
+    /// As [`PluginEngine::new`], with fuel metering on if `fuel` (issue 8: deterministic
+    /// limits in tests, `--guest-fuel`). Metering is an engine setting and part of the
+    /// engine's compatibility hash, so cached artifacts of one never load in the other.
+    /// On such an engine every store must be given fuel before a call.
+    ///
+    /// # Errors
+    /// Wasmtime rejects the configuration (e.g. an unsupported host CPU).
+    pub fn with_fuel(fuel: bool) -> wasmtime::Result<Self> {
+        Self::with_options(true, fuel)
+    }
+
+    /// An engine with epoch interruption and fuel metering each on or off. Without
+    /// epochs a runaway guest is NOT stopped by `Limits::call_timeout`: only the
+    /// sandbox benchmark uses that, as the baseline that measures what epochs cost.
+    ///
+    /// # Errors
+    /// Wasmtime rejects the configuration (e.g. an unsupported host CPU).
+    pub fn with_options(epoch: bool, fuel: bool) -> wasmtime::Result<Self> {
         let mut config = Config::new();
         config.strategy(Strategy::Cranelift);
         config.cranelift_opt_level(OptLevel::Speed);
         config.wasm_component_model(true);
-        config.epoch_interruption(true);
+        config.epoch_interruption(epoch);
+        config.consume_fuel(fuel);
         let engine = Engine::new(&config)?;
         let ticker = Ticker::start(&engine)?;
         Ok(Self {

@@ -36,6 +36,12 @@ pub struct Limits {
     /// Bytes of log lines one instance may emit per transaction; lines past it are
     /// dropped (and counted), so a chatty guest cannot flood the host log.
     pub txn_log_bytes: usize,
+    /// Fuel (wasmtime's count of executed wasm operations) one guest call may burn, for
+    /// limits that do not depend on the machine's speed; `None` meters nothing. Takes
+    /// effect only on an engine built with fuel metering ([`PluginEngine::with_fuel`]).
+    ///
+    /// [`PluginEngine::with_fuel`]: super::engine::PluginEngine::with_fuel
+    pub fuel: Option<u64>,
 }
 
 impl Default for Limits {
@@ -52,6 +58,7 @@ impl Default for Limits {
             txn_publish_bytes: 64 << 20,
             log_line_bytes: 1024,
             txn_log_bytes: 256 << 10,
+            fuel: None,
         }
     }
 }

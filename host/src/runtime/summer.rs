@@ -95,10 +95,11 @@ impl SummerInstance {
         store.epoch_deadline_trap();
         let timeout = store.data().limits.call_timeout;
         store.set_epoch_deadline(PluginEngine::deadline_ticks(timeout));
+        let fuel = refuel(&mut store);
         let summer = plugin
             .pre
             .instantiate(&mut store)
-            .map_err(|e| CallError::from_wasmtime("instantiate", e, timeout))?;
+            .map_err(|e| CallError::classify("instantiate", e, timeout, fuel))?;
         Ok(Self {
             store,
             summer,
@@ -160,10 +161,11 @@ impl SummerInstance {
         }
         let timeout = self.timeout();
         self.store.set_epoch_deadline(PluginEngine::deadline_ticks(timeout));
+        let fuel = refuel(&mut self.store);
         let err = match f(&self.summer, &mut self.store) {
             Ok(Ok(())) => return Ok(()),
             Ok(Err(text)) => CallError::Guest { call: name, text },
-            Err(e) => CallError::from_wasmtime(name, e, timeout),
+            Err(e) => CallError::classify(name, e, timeout, fuel),
         };
         self.failed = Some(err.to_string());
         self.take_txn();
@@ -184,4 +186,16 @@ impl SummerInstance {
             published: std::mem::take(&mut state.publishes).messages,
         }
     }
+}
+
+/// Gives the store a call's fuel, if its engine meters fuel: `Limits::fuel`, or
+/// unlimited when no fuel limit is set. Returns the fuel limit in force.
+pub(crate) fn refuel(store: &mut Store<HostState>) -> Option<u64> {
+    if store.get_fuel().is_err() {
+        return None; // Metering is off on this engine.
+    }
+    let fuel = store.data().limits.fuel;
+    // Cannot fail: metering is on (checked above).
+    let _ = store.set_fuel(fuel.unwrap_or(u64::MAX));
+    fuel
 }
