@@ -50,6 +50,11 @@ pub struct AppArgs {
     /// A transaction stops consuming after this long (e.g. 1s).
     #[arg(long, env = "STREAMSUM_MAX_TXN_DURATION", default_value = "1s", value_parser = crate::ops::validate::txn_duration)]
     pub max_txn_duration: Duration,
+    /// Benchmarks only: every shard runs the summer's logic compiled into the host
+    /// instead of the --app plugin (the baseline the wasm summer is measured against).
+    #[cfg(feature = "native-summer")]
+    #[arg(long, hide = true)]
+    pub native_summer: bool,
     /// Guest limits, fuel, the shard failure threshold and per-shard plugins.
     #[command(flatten)]
     pub sandbox: crate::sandbox::SandboxArgs,
@@ -70,6 +75,16 @@ pub struct AppArgs {
     /// page at / (port 0 picks a free port).
     #[arg(long, env = "STREAMSUM_METRICS_LISTEN", default_value = "127.0.0.1:9090")]
     pub metrics_listen: SocketAddr,
+}
+
+impl AppArgs {
+    /// Whether shards run the native summer (`--native-summer`, benchmark builds only).
+    pub fn native_summer(&self) -> bool {
+        #[cfg(feature = "native-summer")]
+        return self.native_summer;
+        #[cfg(not(feature = "native-summer"))]
+        false
+    }
 }
 
 /// Parses `1s`, `250ms`, `2m`, `1.5s` or a plain number of seconds.
@@ -269,7 +284,8 @@ async fn start_shards(
         // A shard given its own plugin (--app-for) keeps it: hot reloads of --app
         // are for the other shards.
         let own = plugins.remove(&id);
-        let reloader = if own.is_some() { None } else { Some(reloader.clone()) };
+        let native_summer = args.native_summer();
+        let reloader = if own.is_some() || native_summer { None } else { Some(reloader.clone()) };
         let env = ShardEnv {
             client: client.clone(),
             plugin: own.unwrap_or_else(|| plugin.clone()),
@@ -280,6 +296,7 @@ async fn start_shards(
             snapshot_every: args.snapshot_every_bytes,
             hot_standbys: args.hot_standbys,
             lease: args.lease,
+            native_summer,
             reloader,
         };
         let status = Arc::new(ShardStatus::new(&id));

@@ -32,6 +32,11 @@ fn guest_summer() -> PathBuf {
 /// The service's arguments as the command line would give them (so every other flag
 /// keeps its default).
 fn args(data_dir: &std::path::Path) -> AppArgs {
+    args_with(data_dir, &[])
+}
+
+/// As [`args`], plus `extra` flags.
+fn args_with(data_dir: &std::path::Path, extra: &[&str]) -> AppArgs {
     #[derive(clap::Parser)]
     struct Cli {
         #[command(flatten)]
@@ -51,6 +56,7 @@ fn args(data_dir: &std::path::Path) -> AppArgs {
         "--partitions".as_ref(),
         "2".as_ref(),
     ];
+    let argv = argv.into_iter().chain(extra.iter().map(|e| e.as_ref()));
     <Cli as clap::Parser>::parse_from(argv).app
 }
 
@@ -132,8 +138,20 @@ async fn committed_sums(client: &dyn JournalClient, want: usize) -> (Vec<Sum>, V
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_stream_gets_one_sum_equal_to_the_sha1_of_its_content() {
+    each_stream_gets_one_correct_sum(&[]).await;
+}
+
+/// The benchmark's baseline, the summer compiled into the host, sums exactly as the
+/// wasm summer does.
+#[cfg(feature = "native-summer")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_native_summer_gives_the_same_sums() {
+    each_stream_gets_one_correct_sum(&["--native-summer"]).await;
+}
+
+async fn each_stream_gets_one_correct_sum(extra: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
-    let service = Service::start(&args(dir.path())).await.unwrap();
+    let service = Service::start(&args_with(dir.path(), extra)).await.unwrap();
     let mut chunks = Chunks::new(service.client(), 2);
 
     let streams: Vec<(StreamId, Vec<&[u8]>)> = vec![
@@ -146,6 +164,9 @@ async fn each_stream_gets_one_sum_equal_to_the_sha1_of_its_content() {
         chunks.stream(id, parts).await;
     }
     let (sums, raw) = committed_sums(&*service.client(), streams.len()).await;
+    if extra.contains(&"--native-summer") {
+        assert!(service.shards().iter().all(|s| s.plugin == "native-summer"), "{:?}", service.shards());
+    }
     for (id, parts) in &streams {
         let got: Vec<&Sum> = sums.iter().filter(|s| s.id == *id).collect();
         assert_eq!(got.len(), 1, "stream {id:?} must have exactly one sum: {got:?}");

@@ -5,7 +5,10 @@
 //! [`txn`] runs the transactions that hand them to the plugin and commit its store
 //! writes with the [`checkpoint`], and [`shard`] owns a shard's life: recovery from
 //! the checkpoint and the [`recovery`] log, restarts with backoff, shutdown. [`status`] is what a shard reports.
+pub mod app;
 pub mod checkpoint;
+#[cfg(feature = "native-summer")]
+pub mod native;
 pub mod recovery;
 #[cfg(test)]
 mod recovery_tests;

@@ -19,6 +19,7 @@ use anyhow::Context;
 use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
 
+use super::app::Application;
 use super::checkpoint::Checkpoint;
 use super::recovery::{recover, Fenced};
 use super::standby::{renew_lease, stand_by};
@@ -76,6 +77,9 @@ pub struct ShardEnv {
     pub hot_standbys: usize,
     /// A primary silent this long is taken for dead by its standbys.
     pub lease: Duration,
+    /// Benchmarks only (cargo feature `native-summer`): run the summer's logic compiled
+    /// into the host instead of `plugin`.
+    pub native_summer: bool,
     /// Hot reload: the shard runs the reloader's current version instead of `plugin`
     /// and swaps at transaction boundaries (`swap.rs`).
     pub reloader: Option<Arc<Reloader>>,
@@ -229,9 +233,14 @@ async fn serve(
     let ctx = ShardContext { shard: spec.id.clone(), db: db.clone(), journals: env.publishable.clone() };
     let swap_ctx = ctx.clone();
     let limits = env.limits.clone();
-    let instance = tokio::task::spawn_blocking(move || SummerInstance::instantiate(&plugin, ctx, limits))
-        .await?
-        .context("instantiating the plugin")?;
+    let instance: Box<dyn Application> = if env.native_summer {
+        super::app::native_summer(db.clone())?
+    } else {
+        let instance = tokio::task::spawn_blocking(move || SummerInstance::instantiate(&plugin, ctx, limits))
+            .await?
+            .context("instantiating the plugin")?;
+        Box::new(instance)
+    };
 
     let (tx, rx) = mpsc::channel::<SourceEvent>(READ_CHANNEL);
     let reader = tokio::spawn(read_source(env.client.clone(), source.clone(), offset, tx));

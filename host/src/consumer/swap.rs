@@ -84,7 +84,7 @@ impl ShardSwap {
                 return Err(e);
             }
         };
-        txn.replace_instance(instance);
+        txn.replace_instance(Box::new(instance));
         status.swapped(new.as_str());
         tracing::info!(shard = %spec.id, old = %old, new = %new, "plugin swapped at a transaction boundary");
         self.trial = Some((new, old));

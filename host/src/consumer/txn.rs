@@ -37,7 +37,8 @@ use super::source::{read_range, Backoff, SourceEvent};
 use super::status::ShardStatus;
 use crate::journal::{AppendRequest, AppendResult, JournalClient, JournalError};
 use crate::message::{Envelope, Publisher, Sequencer, SequencerError};
-use crate::runtime::{CallError, MessageBatch, PluginVersion, SummerInstance, SummerPlugin, TxnOutput};
+use super::app::Application;
+use crate::runtime::{CallError, MessageBatch, PluginVersion, SummerPlugin, TxnOutput};
 use super::recovery::RecoveryLog;
 use crate::store::{crash_point, LogOp, LogRecord, ShardDb};
 
@@ -78,7 +79,7 @@ pub struct Txn {
     /// This shard life's producer (fresh id per life).
     publisher: Publisher,
     /// The guest; `None` only while a call runs on a blocking thread.
-    instance: Option<SummerInstance>,
+    instance: Option<Box<dyn Application>>,
     /// Envelopes from the source reader.
     rx: mpsc::Receiver<SourceEvent>,
     /// The batch being filled for the guest; `None` only while the guest consumes it.
@@ -101,7 +102,7 @@ impl Txn {
         status: Arc<ShardStatus>,
         sequencer: Sequencer,
         publisher: Publisher,
-        instance: SummerInstance,
+        instance: Box<dyn Application>,
         rx: mpsc::Receiver<SourceEvent>,
     ) -> Self {
         Txn {
@@ -131,7 +132,7 @@ impl Txn {
     }
 
     /// Replaces the instance at a transaction boundary (hot swap); the old one is dropped.
-    pub fn replace_instance(&mut self, instance: SummerInstance) {
+    pub fn replace_instance(&mut self, instance: Box<dyn Application>) {
         self.instance = Some(instance);
     }
 
@@ -264,12 +265,12 @@ impl Txn {
     /// Runs `f` on the guest on a blocking thread (a call may take up to its deadline).
     async fn on_guest<R: Send + 'static>(
         &mut self,
-        f: impl FnOnce(&mut SummerInstance, &MessageBatch) -> R + Send + 'static,
+        f: impl FnOnce(&mut dyn Application, &MessageBatch) -> R + Send + 'static,
     ) -> anyhow::Result<(R, MessageBatch)> {
         let mut instance = self.instance.take().ok_or_else(|| anyhow!("the guest instance was lost"))?;
         let batch = self.batch.take().ok_or_else(|| anyhow!("batch in use"))?;
         let (instance, batch, r) = tokio::task::spawn_blocking(move || {
-            let r = f(&mut instance, &batch);
+            let r = f(&mut *instance, &batch);
             (instance, batch, r)
         })
         .await

@@ -58,6 +58,17 @@ impl MessageBatch {
         self.wit.frames.len()
     }
 
+    /// The messages as `(begin offset, frame)` pairs, in journal order.
+    pub fn messages(&self) -> impl Iterator<Item = (u64, &[u8])> {
+        let mut rest: &[u8] = &self.wit.frames;
+        self.wit.envelopes.iter().map(move |e| {
+            let len = usize::try_from(e.end - e.begin).unwrap_or(usize::MAX).min(rest.len());
+            let (frame, tail) = rest.split_at(len);
+            rest = tail;
+            (e.begin, frame)
+        })
+    }
+
     /// The journal offset of the first message, if any (for error reports).
     pub fn first_offset(&self) -> Option<u64> {
         self.wit.envelopes.first().map(|e| e.begin)

@@ -27,6 +27,11 @@ impl PluginVersion {
         Self(hex(&Sha256::digest(bytes)))
     }
 
+    /// A version that has no .wasm bytes: the native benchmark baseline.
+    pub fn named(name: &str) -> Self {
+        Self(name.to_owned())
+    }
+
     /// The full 64-digit hex SHA-256.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -34,7 +39,7 @@ impl PluginVersion {
 
     /// The first 12 hex digits, for log lines.
     pub fn short(&self) -> &str {
-        &self.0[..12]
+        self.0.get(..12).unwrap_or(&self.0)
     }
 }
 
