@@ -56,7 +56,14 @@ fn metrics_move_during_a_run_and_agree_with_the_journals() {
         assert_eq!(metric(&before, "streamsum_transactions_committed_total", &[("shard", &shard)]), 0.0, "{before}");
     }
 
-    let out = output(chunker(&host.url, &dir.path().join("cache")).args(["--streams", "5", "--chunks", "20", "--workers", "1"]));
+    let out = output(chunker(&host.url, &dir.path().join("cache")).args([
+        "--streams",
+        "5",
+        "--chunks",
+        "20",
+        "--workers",
+        "1",
+    ]));
     assert!(out.status.success(), "{}", describe(&out));
 
     let (_, after) = get(&host.metrics, "/metrics");
@@ -99,7 +106,10 @@ fn metrics_move_during_a_run_and_agree_with_the_journals() {
     let text = std::fs::read_to_string(log).unwrap();
     assert!(text.lines().count() >= 3, "{text}");
     for line in text.lines() {
-        assert!(line.starts_with('{') && line.ends_with('}') && line.contains("\"level\":"), "not a JSON log line: {line}");
+        assert!(
+            line.starts_with('{') && line.ends_with('}') && line.contains("\"level\":"),
+            "not a JSON log line: {line}"
+        );
     }
     assert!(text.contains("\"message\":\"shard is primary\""), "{text}");
 }
@@ -176,7 +186,11 @@ fn journals_list_prints_a_table_or_json() {
     let table = list(&["-l", "app.gazette.dev/message-type=stream_sum.Sum"]);
     let want_labels = "app.gazette.dev/message-type=stream_sum.Sum,content-type=application/x-ndjson";
     let rows: Vec<Vec<&str>> = table.lines().map(|l| l.split_whitespace().collect()).collect();
-    assert_eq!(rows, vec![vec!["JOURNAL", "LABELS", "WRITE", "HEAD"], vec!["examples/stream-sum/sums", want_labels, "0"]], "{table}");
+    assert_eq!(
+        rows,
+        vec![vec!["JOURNAL", "LABELS", "WRITE", "HEAD"], vec!["examples/stream-sum/sums", want_labels, "0"]],
+        "{table}"
+    );
     let header = table.lines().next().unwrap();
     let row = table.lines().nth(1).unwrap();
     assert_eq!(header.find("LABELS"), row.find("app.gazette.dev"), "columns are aligned:\n{table}");

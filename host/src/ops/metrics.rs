@@ -127,7 +127,12 @@ pub fn appended(journal: &str, bytes: usize, started: Instant, ok: bool) {
     let labels = vec![("journal", journal.to_owned())];
     if ok {
         REGISTRY.add(APPEND_BYTES, "Bytes appended.", labels.clone(), bytes as f64);
-        REGISTRY.observe(APPEND_SECONDS, "Append latency, request to durable.", labels, started.elapsed().as_secs_f64());
+        REGISTRY.observe(
+            APPEND_SECONDS,
+            "Append latency, request to durable.",
+            labels,
+            started.elapsed().as_secs_f64(),
+        );
     } else {
         REGISTRY.add(APPEND_FAILURES, "Failed appends.", labels, 1.0);
     }
