@@ -37,5 +37,5 @@ done
 [ -n "$url" ] || { echo "streamsum-host did not start; see $data/host.log" >&2; exit 1; }
 echo "== streamsum-host serving on $url (data and logs in $data)"
 
-"$bin" chunker --app "$target/wasm/guest_chunker.wasm" --broker "$url" \
+STREAMSUM_LOG="${STREAMSUM_LOG:-error}" "$bin" chunker --app "$target/wasm/guest_chunker.wasm" --broker "$url" \
   --streams "${STREAMS:-100}" --chunks "${CHUNKS:-100}" --workers "${WORKERS:-4}"

@@ -4,7 +4,8 @@
 #   1. scripts/setup.sh: Debian packages (clang, libclang-dev, librocksdb-dev,
 #      protobuf-compiler) and the wasm32-wasip2 Rust target;
 #   2. the guest components (release, wasm32-wasip2) that the host's tests load;
-#   3. the host, model and end-to-end tests (cargo test on the host target);
+#   3. the host, model and end-to-end tests (cargo test on the host target; the
+#      workspace's default members, i.e. everything but the wasm-only guest crates);
 #   4. the guests' own unit tests, compiled to wasm32-wasip2 and run under wasmtime by
 #      the project's runner (streamsum-guest-test, see .cargo/config.toml).
 #
@@ -17,8 +18,8 @@ bash scripts/build-guests.sh
 
 echo "== host, model and end-to-end tests"
 # The end-to-end tests run the streamsum-host binary of this build: build it first.
-cargo build --workspace --exclude guest-summer --exclude guest-chunker --bins
-cargo test --workspace --exclude guest-summer --exclude guest-chunker --no-fail-fast
+cargo build --bins
+cargo test --no-fail-fast
 
 echo "== guest unit tests under wasmtime"
 cargo build -p streamsum-guest-test

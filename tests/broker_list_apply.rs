@@ -103,11 +103,18 @@ async fn a_list_watch_delivers_a_new_snapshot_after_apply() {
     assert_eq!(snap.journals[0].mod_revision, rev2);
     assert_eq!(stream.message().await.unwrap().unwrap(), proto::ListResponse::default());
 
+    // A reader blocked on the journal learns of its deletion as JOURNAL_NOT_FOUND.
+    let read = proto::ReadRequest { journal: "tests/new-one".into(), offset: 0, block: true, ..Default::default() };
+    let mut blocked = stub.read(read).await.unwrap().into_inner();
+    assert!(tokio::time::timeout(Duration::from_millis(100), blocked.message()).await.is_err(), "blocked");
+
     // Deletion also produces a snapshot, now empty.
     client.apply(vec![ApplyChange::Delete { journal: "tests/new-one".into(), expect_mod_revision: rev2 }]).await.unwrap();
     let snap = stream.message().await.unwrap().unwrap();
     assert!(snap.journals.is_empty());
     assert!(snap.header.unwrap().etcd.unwrap().revision > rev2);
+    let gone = blocked.message().await.unwrap().unwrap();
+    assert_eq!(gone.status, proto::Status::JournalNotFound as i32);
 
     // Shutdown ends the watch rather than hanging the server.
     let shut = tokio::time::timeout(Duration::from_secs(10), broker.shutdown()).await;
@@ -230,5 +237,34 @@ async fn list_fragments_store_health_and_replicate_answer_minimally() {
     assert!(health.header.is_some());
     let err = stub.replicate(futures::stream::iter(vec![proto::ReplicateRequest::default()])).await.unwrap_err();
     assert_eq!(err.code(), tonic::Code::Unimplemented);
+    broker.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn journal_clients_watch_the_matched_set_locally_and_over_grpc() {
+    use futures::StreamExt;
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start(dir.path(), 2).await;
+    let local: Box<dyn JournalClient> = Box::new(broker.client());
+    let remote: Box<dyn JournalClient> = Box::new(grpc(&broker));
+    let selector = parse_selector("app.gazette.dev/message-type=stream_sum.Chunk").unwrap();
+    let mut watches = vec![local.watch(selector.clone()), remote.watch(selector)];
+    for w in watches.iter_mut() {
+        let first = w.next().await.unwrap().unwrap();
+        assert_eq!(names(&first), ["examples/stream-sum/chunks/part-000", "examples/stream-sum/chunks/part-001"]);
+    }
+    let mut s = spec("examples/stream-sum/chunks/part-002");
+    s.labels = streamsum_host::journal::LabelSet::from_pairs([
+        ("app.gazette.dev/message-type", "stream_sum.Chunk"),
+        ("content-type", "application/x-ndjson"),
+    ]);
+    local.apply(vec![ApplyChange::Upsert { spec: s, expect_mod_revision: 0 }]).await.unwrap();
+    local.append(streamsum_host::journal::AppendRequest::new("examples/stream-sum/chunks/part-002", "abc")).await.unwrap();
+    for w in watches.iter_mut() {
+        let next = w.next().await.unwrap().unwrap();
+        assert_eq!(next.len(), 3);
+        assert_eq!(next[2].spec.name, "examples/stream-sum/chunks/part-002");
+    }
+    drop(watches);
     broker.shutdown().await.unwrap();
 }

@@ -130,3 +130,19 @@ async fn a_second_broker_on_the_same_data_dir_is_refused() {
     assert!(err.to_string().contains("is another broker using this data dir?"), "{err}");
     broker.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_storage_without_shutdown_keeps_acknowledged_appends_and_frees_the_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    for round in 0..5u8 {
+        let storage = streamsum_host::journal::Storage::open(dir.path()).unwrap();
+        storage.create_missing(streamsum_host::journal::defaults::stream_sum_specs(1)).unwrap();
+        let client = streamsum_host::journal::LocalClient::new(storage.clone());
+        client.append(AppendRequest::new(J, vec![b'0' + round; 3])).await.unwrap();
+        drop(client);
+        drop(storage); // no shutdown: the sync thread and the lock must still go away
+    }
+    let storage = streamsum_host::journal::Storage::open(dir.path()).unwrap();
+    let client = streamsum_host::journal::LocalClient::new(storage);
+    assert_eq!(read_all(&client, J).await, b"000111222333444");
+}

@@ -20,7 +20,12 @@ const SUMS: &str = "examples/stream-sum/sums";
 /// The first line appended to any of the `partitions` chunk partitions (blocking).
 async fn first_chunk(client: &GrpcJournalClient, partitions: usize) -> String {
     let reads = (0..partitions).map(|p| {
-        let req = ReadRequest { journal: format!("examples/stream-sum/chunks/part-{p:03}"), offset: 0, block: true, end_offset: 0 };
+        let req = ReadRequest {
+            journal: format!("examples/stream-sum/chunks/part-{p:03}"),
+            offset: 0,
+            block: true,
+            end_offset: 0,
+        };
         let mut stream = client.read(req);
         async move {
             let mut bytes = Vec::new();
@@ -39,7 +44,9 @@ async fn first_chunk(client: &GrpcJournalClient, partitions: usize) -> String {
 
 /// Waits for a child, collecting its output.
 async fn finish(child: Child) -> std::process::Output {
-    tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()).await.unwrap()
+    tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap()
 }
 
 /// Waits for a child whose stderr goes to `log`, returning its output with that log.
@@ -54,7 +61,17 @@ async fn a_wrong_sum_on_the_sums_journal_fails_the_job_naming_the_stream() {
     let dir = tempfile::tempdir().unwrap();
     // The summer holds each transaction open for 3 s, so its (correct) Sum is committed
     // only well after the forged one below.
-    let host = Host::start(&dir.path().join("host"), &["--partitions", "4", "--min-txn-duration", "3s", "--max-txn-duration", "4s"]);
+    let host = Host::start(
+        &dir.path().join("host"),
+        &[
+            "--partitions",
+            "4",
+            "--min-txn-duration",
+            "3s",
+            "--max-txn-duration",
+            "4s",
+        ],
+    );
     let log = dir.path().join("chunker.log");
     let child = chunker(&host.url, &dir.path().join("cache"))
         .args(["--streams", "1", "--chunks", "3", "--workers", "1"])
@@ -81,14 +98,22 @@ async fn a_wrong_sum_on_the_sums_journal_fails_the_job_naming_the_stream() {
     let last = stderr.lines().last().unwrap_or_default();
     let want = format!("Error: chunker worker 0: mis-matched sum for stream {id}: expected seq_no 4 sha1 ");
     assert!(last.starts_with(&want), "{}", describe(&out));
-    assert!(last.ends_with(&format!(", got seq_no 4 sha1 {zeros}")), "{}", describe(&out));
+    assert!(
+        last.ends_with(&format!(", got seq_no 4 sha1 {zeros}")),
+        "{}",
+        describe(&out)
+    );
     host.stop();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_chunker_waits_for_a_broker_that_is_not_up_yet() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let url = format!("http://127.0.0.1:{port}");
     let mut child = chunker(&url, &dir.path().join("cache"))
         .args(["--streams", "5", "--chunks", "5", "--workers", "2"])
@@ -115,13 +140,22 @@ async fn the_chunker_waits_for_a_broker_that_is_not_up_yet() {
     })
     .await
     .unwrap();
-    let (before, Some(rest)) = seen else { panic!("the chunker exited instead of retrying:\n{}", seen.0) };
-    let host = Host::start_on(&dir.path().join("host"), &format!("127.0.0.1:{port}"), &["--partitions", "4"]);
+    let (before, Some(rest)) = seen else {
+        panic!("the chunker exited instead of retrying:\n{}", seen.0)
+    };
+    let host = Host::start_on(
+        &dir.path().join("host"),
+        &format!("127.0.0.1:{port}"),
+        &["--partitions", "4"],
+    );
 
     let out = finish(child).await;
     let stderr = format!("{before}{}", rest.join().unwrap());
     assert!(out.status.success(), "{}\n{stderr}", describe(&out));
-    assert!(stderr.contains("chunker report: 2 workers, 10 streams verified, 60 chunks"), "{stderr}");
+    assert!(
+        stderr.contains("chunker report: 2 workers, 10 streams verified, 60 chunks"),
+        "{stderr}"
+    );
     host.stop();
 }
 
@@ -142,7 +176,12 @@ async fn a_host_restarted_mid_run_still_gives_every_sum_exactly_once() {
     // Once some sums are committed, stop the host (SIGTERM) and start it again on the
     // same address and data; the chunker retries meanwhile.
     let client = host.client();
-    let mut stream = client.read(ReadRequest { journal: SUMS.into(), offset: 0, block: true, end_offset: 0 });
+    let mut stream = client.read(ReadRequest {
+        journal: SUMS.into(),
+        offset: 0,
+        block: true,
+        end_offset: 0,
+    });
     let mut seen = Vec::new();
     while seen.iter().filter(|&&b| b == b'\n').count() < 10 {
         seen.extend_from_slice(&stream.next().await.unwrap().unwrap().content);
@@ -154,7 +193,10 @@ async fn a_host_restarted_mid_run_still_gives_every_sum_exactly_once() {
     let out = finish_logged(child, &log).await;
     assert!(out.status.success(), "{}", describe(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("chunker report: 2 workers, 80 streams verified, 1680 chunks"), "{stderr}");
+    assert!(
+        stderr.contains("chunker report: 2 workers, 80 streams verified, 1680 chunks"),
+        "{stderr}"
+    );
 
     // Read committed, the sums journal holds exactly one Sum per stream.
     let raw = read_all(&host.client(), SUMS).await;
@@ -168,7 +210,9 @@ async fn a_host_restarted_mid_run_still_gives_every_sum_exactly_once() {
         if sequencer.queue_uncommitted(env).unwrap().commits() {
             while let Some(env) = sequencer.step().unwrap() {
                 let line = String::from_utf8_lossy(&env.message).to_string();
-                *per_stream.entry(json_str(&line, "ID").unwrap().to_string()).or_default() += 1;
+                *per_stream
+                    .entry(json_str(&line, "ID").unwrap().to_string())
+                    .or_default() += 1;
             }
         }
     }
@@ -182,7 +226,17 @@ async fn a_sum_published_twice_fails_the_job_as_duplicated() {
     let dir = tempfile::tempdir().unwrap();
     // Transactions last at least 1 s: the second stream's sum comes well after the
     // first one's, which leaves time to re-publish the first.
-    let host = Host::start(&dir.path().join("host"), &["--partitions", "4", "--min-txn-duration", "1s", "--max-txn-duration", "2s"]);
+    let host = Host::start(
+        &dir.path().join("host"),
+        &[
+            "--partitions",
+            "4",
+            "--min-txn-duration",
+            "1s",
+            "--max-txn-duration",
+            "2s",
+        ],
+    );
     let log = dir.path().join("chunker.log");
     let child = chunker(&host.url, &dir.path().join("cache"))
         .args(["--streams", "2", "--chunks", "1", "--workers", "1"])
@@ -194,10 +248,15 @@ async fn a_sum_published_twice_fails_the_job_as_duplicated() {
     // Wait for the first committed Sum (a Sum line, then an ACK line), then publish a
     // copy of it, committed, as a second producer would.
     let client = host.client();
-    let mut stream = client.read(ReadRequest { journal: SUMS.into(), offset: 0, block: true, end_offset: 0 });
+    let mut stream = client.read(ReadRequest {
+        journal: SUMS.into(),
+        offset: 0,
+        block: true,
+        end_offset: 0,
+    });
     let mut text = String::new();
     let first = loop {
-        text.push_str(&String::from_utf8(stream.next().await.unwrap().unwrap().content.to_vec()).unwrap());
+        text.push_str(std::str::from_utf8(&stream.next().await.unwrap().unwrap().content).unwrap());
         let lines: Vec<&str> = text.lines().collect();
         if let Some(i) = lines.iter().position(|l| l.contains("\"SHA1\"")) {
             if lines[i + 1..].iter().any(|l| !l.contains("\"ID\"")) {
@@ -235,20 +294,44 @@ async fn an_endless_job_stops_on_sigint_saying_how_far_it_got() {
 
     // Once a few sums are committed, interrupt the chunker.
     let client = host.client();
-    let mut stream = client.read(ReadRequest { journal: SUMS.into(), offset: 0, block: true, end_offset: 0 });
+    let mut stream = client.read(ReadRequest {
+        journal: SUMS.into(),
+        offset: 0,
+        block: true,
+        end_offset: 0,
+    });
     let mut lines = 0;
     while lines < 20 {
-        lines += stream.next().await.unwrap().unwrap().content.iter().filter(|&&b| b == b'\n').count();
+        lines += stream
+            .next()
+            .await
+            .unwrap()
+            .unwrap()
+            .content
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count();
     }
     drop(stream);
-    std::process::Command::new("kill").arg("-INT").arg(child.id().to_string()).status().unwrap();
+    std::process::Command::new("kill")
+        .arg("-INT")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
 
     let out = finish_logged(child, &log).await;
     assert!(!out.status.success(), "{}", describe(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     let last = stderr.lines().last().unwrap_or_default();
-    assert!(last.starts_with("Error: interrupted after publishing "), "{}", describe(&out));
+    assert!(
+        last.starts_with("Error: interrupted after publishing "),
+        "{}",
+        describe(&out)
+    );
     let chunks: u64 = last.split_whitespace().nth(4).unwrap().parse().unwrap();
-    assert!(chunks >= 10 * 6, "at least the ten streams whose sums were seen: {last}");
+    assert!(
+        chunks >= 10 * 6,
+        "at least the ten streams whose sums were seen: {last}"
+    );
     host.stop();
 }

@@ -63,6 +63,34 @@ fn raw_fdatasync(dir: &Path, seconds: f64) -> anyhow::Result<Value> {
     }))
 }
 
+/// Raw fdatasync of a pair of files in parallel (200 B to one, 60 B to the other),
+/// which is what one group-commit round does for one journal (fragment + index).
+fn raw_fdatasync_pair(dir: &Path, seconds: f64) -> anyhow::Result<Value> {
+    use std::os::unix::fs::FileExt;
+    let open = |name: &str| OpenOptions::new().create(true).truncate(true).write(true).open(dir.join(name));
+    let (data, index) = (open("raw-pair.data")?, open("raw-pair.index")?);
+    let mut lat = Vec::new();
+    let start = Instant::now();
+    while start.elapsed().as_secs_f64() < seconds {
+        let t = Instant::now();
+        let n = lat.len() as u64;
+        data.write_all_at(&[b'r'; RECORD], n * RECORD as u64)?;
+        index.write_all_at(&[b'i'; 60], n * 60)?;
+        std::thread::scope(|s| {
+            let h = s.spawn(|| index.sync_data());
+            data.sync_data().and(h.join().expect("sync thread"))
+        })?;
+        lat.push(t.elapsed());
+    }
+    let secs = start.elapsed().as_secs_f64();
+    std::fs::remove_file(dir.join("raw-pair.data"))?;
+    std::fs::remove_file(dir.join("raw-pair.index"))?;
+    Ok(json!({
+        "pairs_per_sec": lat.len() as f64 / secs,
+        "p50_ms": pct(&mut lat, 0.50), "p99_ms": pct(&mut lat, 0.99),
+    }))
+}
+
 fn pct(lat: &mut [Duration], p: f64) -> f64 {
     lat.sort();
     lat.get(((lat.len() as f64 - 1.0) * p).round() as usize).map_or(0.0, |d| d.as_secs_f64() * 1e3)
@@ -155,6 +183,8 @@ async fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.dir)?;
     let raw = raw_fdatasync(&args.dir, args.seconds)?;
     println!("raw fdatasync before (200 B write + fdatasync, serial): {raw}");
+    let raw_pair = raw_fdatasync_pair(&args.dir, args.seconds)?;
+    println!("raw fdatasync of a file pair in parallel (one journal's round): {raw_pair}");
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let broker = EmbeddedBroker::start(&args.dir.join("data"), listener, EmbeddedOptions { partitions: 8, ..Default::default() }).await?;
@@ -193,7 +223,7 @@ async fn main() -> anyhow::Result<()> {
         "cpus": std::thread::available_parallelism().map_or(0, |n| n.get()),
         "record_bytes": RECORD, "seconds_per_case": args.seconds, "dir": args.dir,
         "build": if cfg!(debug_assertions) { "debug (deps opt-level 2)" } else { "release" },
-        "raw_fdatasync": { "before": raw, "after": raw_after }, "sync_rounds": rounds, "appends": appends,
+        "raw_fdatasync": { "before": raw, "after": raw_after, "pair_in_parallel": raw_pair }, "sync_rounds": rounds, "appends": appends,
         "catch_up_read": { "local": read_local, "grpc": read_grpc }, "tailing_read": tail,
     });
     std::fs::write(&args.out, serde_json::to_string_pretty(&report)?).with_context(|| format!("writing {}", args.out.display()))?;

@@ -18,10 +18,11 @@ use anyhow::{bail, Context};
 use clap::Args;
 use tokio::sync::watch;
 
-use crate::consumer::{run_shard, shard_id_for, ShardEnv, ShardSpec, ShardStatus, StatusSnapshot};
+use crate::consumer::{recovery_log_for, run_shard, shard_id_for, ShardEnv, ShardSpec, ShardStatus, StatusSnapshot};
 use crate::journal::defaults::{DEFAULT_PARTITIONS, MESSAGE_TYPE};
 use crate::journal::{JournalClient, LabelSelector, LabelSet};
-use crate::runtime::{ComponentCache, Limits, PluginEngine, SummerPlugin};
+use crate::runtime::{plugin_watch, ComponentCache, Limits, PluginEngine, Reloader, SummerPlugin};
+use crate::service::control::{Control, ShardList};
 use crate::service::{EmbeddedBroker, EmbeddedOptions, GrpcJournalClient};
 
 /// Arguments of the main service.
@@ -49,6 +50,19 @@ pub struct AppArgs {
     /// A transaction stops consuming after this long (e.g. 1s).
     #[arg(long, env = "STREAMSUM_MAX_TXN_DURATION", default_value = "1s", value_parser = crate::ops::validate::txn_duration)]
     pub max_txn_duration: Duration,
+    /// Write a snapshot of a shard's store to its recovery log after this many log
+    /// bytes (0: never), so playback starts there instead of at the log's beginning.
+    #[arg(long, env = "STREAMSUM_SNAPSHOT_EVERY_BYTES", default_value_t = 8 << 20)]
+    pub snapshot_every_bytes: u64,
+    /// Hot standbys per shard. With any (1 is what one host needs), this process
+    /// stands by for each shard whose recovery log has a live primary elsewhere,
+    /// tailing the log into its own store, and takes over once that primary is silent
+    /// for --lease; as primary, it renews its lease in the log.
+    #[arg(long, env = "STREAMSUM_HOT_STANDBYS", default_value_t = 0)]
+    pub hot_standbys: usize,
+    /// How long a primary may be silent before its hot standbys take over (e.g. 2s).
+    #[arg(long, env = "STREAMSUM_LEASE", default_value = "2s", value_parser = parse_duration)]
+    pub lease: Duration,
     /// Address of the HTTP listener for /metrics (Prometheus), /api/status and the status
     /// page at / (port 0 picks a free port).
     #[arg(long, env = "STREAMSUM_METRICS_LISTEN", default_value = "127.0.0.1:9090")]
@@ -128,11 +142,19 @@ impl Service {
                 args.max_txn_duration
             );
         }
+        if args.hot_standbys > 0 && args.lease < Duration::from_millis(100) {
+            bail!("--lease must be at least 100ms (got {:?})", args.lease);
+        }
         create_dir(&args.data_dir)?;
         let engine = PluginEngine::new().map_err(|e| anyhow::anyhow!("starting the wasm engine: {e:#}"))?;
         let cache = ComponentCache::new(engine, args.data_dir.join("plugin-cache"));
         let plugin = SummerPlugin::load_file(&cache, &app).await?;
         tracing::info!(plugin = %app.display(), version = %plugin.version().as_str(), cached = ?plugin.cache_outcome(), took = ?plugin.compile_time(), "plugin loaded");
+        // Hot reload (issue 7): the shards follow the reloader's current version.
+        let reloader = Arc::new(Reloader::new(cache.clone(), plugin.clone()));
+        let shard_list: ShardList = Arc::default();
+        let app_path = std::path::absolute(&app).unwrap_or_else(|_| app.clone());
+        let control = Control::new(reloader.clone(), app_path, shard_list.clone());
 
         let (broker, client): (Option<EmbeddedBroker>, Arc<dyn JournalClient>) = match &args.broker {
             Some(url) => (None, Arc::new(GrpcJournalClient::new(url)?)),
@@ -141,14 +163,22 @@ impl Service {
                     .await
                     .with_context(|| format!("binding --listen {}", args.listen))?;
                 let opts = EmbeddedOptions { partitions: args.partitions, ..EmbeddedOptions::default() };
-                let broker = EmbeddedBroker::start(&args.data_dir.join("broker"), listener, opts).await?;
+                let broker = EmbeddedBroker::start_with_control(
+                    &args.data_dir.join("broker"),
+                    listener,
+                    opts,
+                    Some(control.into_server()),
+                )
+                .await?;
                 let client = Arc::new(broker.client());
                 (Some(broker), client)
             }
         };
         let (shutdown, shutdown_rx) = watch::channel(false);
         let client = crate::ops::MeteredClient::wrap(client);
-        let shards = start_shards(args, client.clone(), plugin, &shutdown_rx).await?;
+        let shards = start_shards(args, client.clone(), plugin, &reloader, &shutdown_rx).await?;
+        *shard_list.write().unwrap_or_else(|p| p.into_inner()) = shards.iter().map(|(s, _)| s.clone()).collect();
+        plugin_watch::spawn(reloader, app, shutdown_rx).context("watching --app for new versions")?;
         Ok(Service { broker, client, shards, shutdown })
     }
 
@@ -198,6 +228,7 @@ async fn start_shards(
     args: &AppArgs,
     client: Arc<dyn JournalClient>,
     plugin: SummerPlugin,
+    reloader: &Arc<Reloader>,
     shutdown: &watch::Receiver<bool>,
 ) -> anyhow::Result<Vec<(Arc<ShardStatus>, tokio::task::JoinHandle<()>)>> {
     let all = list_retrying(&*client, LabelSelector::default()).await?;
@@ -224,6 +255,11 @@ async fn start_shards(
             limits: Limits::default(),
             db_dir: args.data_dir.join("shards").join(&id),
             publishable: publishable.clone(),
+            recovery_log: recovery_log_for(&id),
+            snapshot_every: args.snapshot_every_bytes,
+            hot_standbys: args.hot_standbys,
+            lease: args.lease,
+            reloader: Some(reloader.clone()),
         };
         let status = Arc::new(ShardStatus::new(&id));
         crate::ops::metrics::register_shard(&id);

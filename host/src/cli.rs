@@ -52,7 +52,14 @@ pub enum Command {
     /// A small gazctl: list, read, append and apply journals on any broker.
     Journals(gazctl::JournalsArgs),
     /// Run the chunker job: publish streams of chunks, verify the summer's sums.
+    ///
+    /// Exits non-zero, with one line naming the worker and stream, on any wrong,
+    /// missing, duplicated or late sum.
     Chunker(ChunkerArgs),
+    /// Hot reload of the summer plugin of a running host.
+    Plugins(crate::service::control_cli::PluginsArgs),
+    /// List a running host's shards: status, plugin version, progress.
+    Shards(crate::service::control_cli::ShardsArgs),
     /// Print the main service's effective configuration (and the subcommands') as TOML,
     /// with where each value came from.
     PrintConfig(crate::app::AppArgs),
@@ -136,6 +143,8 @@ pub fn main_with(cli: Cli) -> anyhow::Result<()> {
             Some(Command::Broker(args)) => run_broker(args).await,
             Some(Command::Journals(args)) => gazctl::run(args).await,
             Some(Command::Chunker(args)) => crate::chunker::run(args).await,
+            Some(Command::Plugins(args)) => crate::service::control_cli::run_plugins(args).await,
+            Some(Command::Shards(args)) => crate::service::control_cli::run_shards(args).await,
             Some(Command::PrintConfig(_)) => Ok(()), // Handled by `main` before logging starts.
             None => crate::app::run(cli.app).await,
         }

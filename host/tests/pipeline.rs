@@ -29,16 +29,29 @@ fn guest_summer() -> PathBuf {
         .unwrap_or_else(|| panic!("guest_summer.wasm not found in {candidates:?}: run scripts/build-guests.sh"))
 }
 
+/// The service's arguments as the command line would give them (so every other flag
+/// keeps its default).
 fn args(data_dir: &std::path::Path) -> AppArgs {
-    AppArgs {
-        app: Some(guest_summer()),
-        broker: None,
-        data_dir: data_dir.to_path_buf(),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        partitions: 2,
-        min_txn_duration: Duration::ZERO,
-        max_txn_duration: Duration::from_secs(1),
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        app: AppArgs,
     }
+    let app = guest_summer();
+    let argv: Vec<&std::ffi::OsStr> = vec![
+        "streamsum-host".as_ref(),
+        "--app".as_ref(),
+        app.as_os_str(),
+        "--data-dir".as_ref(),
+        data_dir.as_os_str(),
+        "--listen".as_ref(),
+        "127.0.0.1:0".as_ref(),
+        "--metrics-listen".as_ref(),
+        "127.0.0.1:0".as_ref(),
+        "--partitions".as_ref(),
+        "2".as_ref(),
+    ];
+    <Cli as clap::Parser>::parse_from(argv).app
 }
 
 /// Publishes chunks the way the chunker does: committed, mapped by stream id.

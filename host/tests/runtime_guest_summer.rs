@@ -24,7 +24,11 @@ fn guest_summer() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     let target = exe.ancestors().nth(3).expect("target directory").to_path_buf();
     let path = target.join("wasm/guest_summer.wasm");
-    assert!(path.exists(), "{} not found: run scripts/build-guests.sh", path.display());
+    assert!(
+        path.exists(),
+        "{} not found: run scripts/build-guests.sh",
+        path.display()
+    );
     path
 }
 
@@ -55,8 +59,15 @@ struct Stream {
 
 impl Stream {
     fn new(n: u8, sizes: &[usize]) -> Self {
-        let chunks = sizes.iter().enumerate().map(|(i, &len)| data(u64::from(n) * 1000 + i as u64, len)).collect();
-        Stream { id: StreamId([n; 16]), chunks }
+        let chunks = sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &len)| data(u64::from(n) * 1000 + i as u64, len))
+            .collect();
+        Stream {
+            id: StreamId([n; 16]),
+            chunks,
+        }
     }
 
     fn sha1(&self) -> [u8; 20] {
@@ -84,7 +95,9 @@ impl Stream {
 fn interleave(streams: &[Stream]) -> Vec<Vec<u8>> {
     let per_stream: Vec<_> = streams.iter().map(Stream::frames).collect();
     let longest = per_stream.iter().map(Vec::len).max().unwrap_or(0);
-    (0..longest).flat_map(|i| per_stream.iter().filter_map(move |f| f.get(i).cloned())).collect()
+    (0..longest)
+        .flat_map(|i| per_stream.iter().filter_map(move |f| f.get(i).cloned()))
+        .collect()
 }
 
 /// Feeds `frames` (starting at journal offset `offset`) to `summer` in batches of
@@ -136,7 +149,11 @@ fn chunks_become_store_writes_and_final_sums_with_the_independent_sha1() {
     let offset = consume(&mut summer, &frames[..half], 0, 3);
     let txn1 = summer.finalize_txn().unwrap();
     let early: Vec<StreamId> = sums(&txn1).iter().map(|s| s.id).collect();
-    assert_eq!(early, vec![StreamId([3; 16]), StreamId([2; 16])], "the short streams end in txn 1");
+    assert_eq!(
+        early,
+        vec![StreamId([3; 16]), StreamId([2; 16])],
+        "the short streams end in txn 1"
+    );
     assert_eq!(txn1.writes.len(), 4, "one state per stream touched");
     assert!(txn1.writes.iter().all(|(k, v)| k.len() == 16 && v.is_some()));
     db.commit_blocking(&txn1.writes, b"cp-1").unwrap();
@@ -191,7 +208,8 @@ fn an_aborted_transaction_is_redone_by_a_fresh_instance_from_the_committed_store
 fn an_out_of_order_chunk_is_the_guests_error_naming_journal_and_offset() {
     let tmp = tempfile::tempdir().unwrap();
     let plugin = plugin(&tmp.path().join("plugin-cache"));
-    let mut summer = SummerInstance::instantiate(&plugin, runtime_support::shard(tmp.path()), Limits::default()).unwrap();
+    let mut summer =
+        SummerInstance::instantiate(&plugin, runtime_support::shard(tmp.path()), Limits::default()).unwrap();
     let frames = Stream::new(9, &[10, 10]).frames();
     let mut batch = MessageBatch::new(CHUNKS);
     batch.push(0, &frames[0]);
@@ -222,19 +240,31 @@ fn a_restart_loads_the_component_from_the_disk_cache_without_compiling() {
     let second = load();
     assert_eq!(second.cache_outcome(), CacheOutcome::Loaded);
     assert_eq!(first.version(), second.version());
-    println!("compile {:?}, cache load {:?}", first.compile_time(), second.compile_time());
-    assert!(second.compile_time() < first.compile_time(), "loading must beat compiling");
+    println!(
+        "compile {:?}, cache load {:?}",
+        first.compile_time(),
+        second.compile_time()
+    );
+    assert!(
+        second.compile_time() < first.compile_time(),
+        "loading must beat compiling"
+    );
 
     // The cached component works.
-    let mut summer = SummerInstance::instantiate(&second, runtime_support::shard(tmp.path()), Limits::default()).unwrap();
+    let mut summer =
+        SummerInstance::instantiate(&second, runtime_support::shard(tmp.path()), Limits::default()).unwrap();
     let frames = Stream::new(5, &[]).frames();
     consume(&mut summer, &frames, 0, 1);
-    assert_eq!(sums(&summer.finalize_txn().unwrap())[0].sha1, Stream::new(5, &[]).sha1());
+    assert_eq!(
+        sums(&summer.finalize_txn().unwrap())[0].sha1,
+        Stream::new(5, &[]).sha1()
+    );
 
     // A corrupted entry is ignored, recompiled and rewritten.
-    let entry = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).find(|p| {
-        p.extension().is_some_and(|e| e == "cwasm")
-    });
+    let entry = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "cwasm"));
     let entry = entry.expect("one cache entry");
     let mut file = std::fs::read(&entry).unwrap();
     let middle = file.len() / 2;
@@ -289,23 +319,38 @@ fn bench_guest_calls_and_compilation() {
         })
         .collect();
     let frames = interleave(&streams);
-    for per_batch in [1usize, 16, 256] {
-        let mut summer =
-            SummerInstance::instantiate(&loaded, runtime_support::shard(&tmp.path().join(format!("b{per_batch}"))), Limits::default())
-                .unwrap();
-        let started = Instant::now();
+    // Three rounds, interleaved; the best of each is reported (the machine is shared).
+    let mut best = std::collections::BTreeMap::<usize, (Duration, Duration)>::new();
+    for (run, per_batch) in [1usize, 16, 256].repeat(3).into_iter().enumerate() {
+        let ctx = runtime_support::shard(&tmp.path().join(format!("run{run}")));
+        let db = ctx.db.clone();
+        let mut summer = SummerInstance::instantiate(&loaded, ctx, Limits::default()).unwrap();
+        let (mut elapsed, mut commit) = (Duration::ZERO, Duration::ZERO);
         let mut offset = 0;
         for txn in frames.chunks(4096) {
+            let started = Instant::now();
             offset = consume(&mut summer, txn, offset, per_batch);
-            summer.finalize_txn().unwrap();
+            let out = summer.finalize_txn().unwrap();
+            elapsed += started.elapsed();
+            let started = Instant::now();
+            db.commit_blocking(&out.writes, &offset.to_be_bytes()).unwrap();
+            commit += started.elapsed();
         }
-        let elapsed = started.elapsed();
+        let entry = best.entry(per_batch).or_insert((elapsed, commit));
+        if elapsed < entry.0 {
+            *entry = (elapsed, commit);
+        }
+    }
+    for (per_batch, (elapsed, commit)) in best {
         let batches = frames.len().div_ceil(per_batch);
         println!(
-            "batches of {per_batch:>3}: {:.2} µs per batch, {:.3} µs per message, {:.0} messages/s",
+            "batches of {per_batch:>3}: {:.2} µs per batch, {:.3} µs per message, {:.0} messages/s \
+             (+ {:?} of RocksDB commits for {} transactions, not included)",
             per(elapsed, batches),
             per(elapsed, frames.len()),
-            frames.len() as f64 / elapsed.as_secs_f64()
+            frames.len() as f64 / elapsed.as_secs_f64(),
+            commit,
+            frames.len().div_ceil(4096),
         );
     }
 }

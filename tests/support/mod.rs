@@ -17,7 +17,10 @@ use streamsum_host::service::GrpcJournalClient;
 /// The cargo target directory the test executable was built in
 /// (`<target>/<profile>/deps/<test>` → `<target>`).
 pub fn target_dir() -> PathBuf {
-    profile_dir().parent().expect("a profile directory has a parent").to_path_buf()
+    profile_dir()
+        .parent()
+        .expect("a profile directory has a parent")
+        .to_path_buf()
 }
 
 /// `<target>/<profile>`, where cargo puts the binaries of this build.
@@ -42,7 +45,10 @@ pub fn host_bin() -> PathBuf {
 /// `<target>/wasm/` and `<target>/wasm32-wasip2/release/`.
 pub fn wasm(name: &str) -> PathBuf {
     let target = target_dir();
-    let candidates = [target.join("wasm").join(name), target.join("wasm32-wasip2/release").join(name)];
+    let candidates = [
+        target.join("wasm").join(name),
+        target.join("wasm32-wasip2/release").join(name),
+    ];
     let modified = |p: &PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
     candidates
         .iter()
@@ -50,7 +56,10 @@ pub fn wasm(name: &str) -> PathBuf {
         .max_by_key(|(t, _): &(SystemTime, PathBuf)| *t)
         .map(|(_, p)| p)
         .unwrap_or_else(|| {
-            panic!("{name} not found in {}/wasm or wasm32-wasip2/release: build the guests first", target.display())
+            panic!(
+                "{name} not found in {}/wasm or wasm32-wasip2/release: build the guests first",
+                target.display()
+            )
         })
 }
 
@@ -70,11 +79,16 @@ impl Host {
     /// Starts a host over `data_dir` listening on `listen` (e.g. `127.0.0.1:0`), with
     /// `extra` arguments, and waits until it prints its broker's address.
     pub fn start_on(data_dir: &Path, listen: &str, extra: &[&str]) -> Host {
+        Host::start_app(&wasm("guest_summer.wasm"), data_dir, listen, extra)
+    }
+
+    /// As [`Host::start_on`], running the summer plugin at `app`.
+    pub fn start_app(app: &Path, data_dir: &Path, listen: &str, extra: &[&str]) -> Host {
         std::fs::create_dir_all(data_dir).unwrap();
         let log = data_dir.join(format!("host-{}.log", std::process::id()));
         let mut child = Command::new(host_bin())
             .arg("--app")
-            .arg(wasm("guest_summer.wasm"))
+            .arg(app)
             .arg("--data-dir")
             .arg(data_dir)
             .args(["--listen", listen])
@@ -84,19 +98,26 @@ impl Host {
             .stderr(File::create(&log).unwrap())
             .spawn()
             .expect("starting streamsum-host");
-        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
         let mut metrics = String::new();
-        for line in stdout.lines() {
-            let line = line.unwrap();
-            if let Some(url) = line.strip_prefix("metrics listening on ") {
+        while stdout.read_line(&mut line).unwrap() > 0 {
+            if let Some(url) = line.trim_end().strip_prefix("metrics listening on ") {
                 metrics = url.trim().to_string();
             }
-            if let Some(url) = line.strip_prefix("broker listening on ") {
-                return Host { child, url: url.trim().to_string(), log, metrics };
+            if let Some(url) = line.trim_end().strip_prefix("broker listening on ") {
+                let url = url.to_string();
+                // Keep draining stdout, so that a later line does not hit a closed pipe.
+                std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+                return Host { child, url, log, metrics };
             }
+            line.clear();
         }
         let status = child.wait().unwrap();
-        panic!("streamsum-host exited ({status}) before serving:\n{}", std::fs::read_to_string(&log).unwrap_or_default());
+        panic!(
+            "streamsum-host exited ({status}) before serving:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
     }
 
     /// Starts a host over `data_dir` on a free port.
@@ -107,6 +128,11 @@ impl Host {
     /// A gRPC client of its broker.
     pub fn client(&self) -> GrpcJournalClient {
         GrpcJournalClient::new(&self.url).unwrap()
+    }
+
+    /// Its process id (to signal it).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Stops it with SIGTERM and waits for it to exit.
@@ -144,7 +170,10 @@ pub fn chunker_with(app: &Path, url: &str, cache: &Path) -> Command {
         .args(["--broker", url])
         .arg("--cache-dir")
         .arg(cache)
-        .env("STREAMSUM_LOG", "warn");
+        .env("STREAMSUM_LOG", "warn")
+        // An error is then one line, without anyhow's backtrace after it.
+        .env_remove("RUST_BACKTRACE")
+        .env_remove("RUST_LIB_BACKTRACE");
     cmd
 }
 
@@ -165,7 +194,12 @@ pub fn describe(out: &Output) -> String {
 
 /// All committed bytes of `journal` (non-blocking read from 0 to the head).
 pub async fn read_all(client: &impl JournalClient, journal: &str) -> Vec<u8> {
-    let mut stream = client.read(ReadRequest { journal: journal.into(), offset: 0, block: false, end_offset: 0 });
+    let mut stream = client.read(ReadRequest {
+        journal: journal.into(),
+        offset: 0,
+        block: false,
+        end_offset: 0,
+    });
     let mut out = Vec::new();
     while let Some(item) = stream.next().await {
         match item {

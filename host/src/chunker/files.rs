@@ -41,11 +41,17 @@ impl InputFiles {
         for path in paths {
             let shown = path.display().to_string();
             let file = File::open(path).with_context(|| format!("cannot open --files {shown}"))?;
-            let meta = file.metadata().with_context(|| format!("cannot stat --files {shown}"))?;
+            let meta = file
+                .metadata()
+                .with_context(|| format!("cannot stat --files {shown}"))?;
             if !meta.is_file() {
                 bail!("--files {shown} is not a regular file");
             }
-            files.push(OpenFile { path: shown, size: meta.len(), file });
+            files.push(OpenFile {
+                path: shown,
+                size: meta.len(),
+                file,
+            });
         }
         Ok(InputFiles { files })
     }
@@ -95,7 +101,10 @@ impl WorkerFiles {
     /// An unknown index, or a read error naming the file and offset.
     pub fn read(&self, file: u32, offset: u64, max_len: u32) -> Result<Vec<u8>, String> {
         let Some(input) = self.indices.get(file as usize).map(|&i| &self.all.files[i]) else {
-            return Err(format!("no input file number {file} (this worker has {})", self.indices.len()));
+            return Err(format!(
+                "no input file number {file} (this worker has {})",
+                self.indices.len()
+            ));
         };
         let mut buf = vec![0u8; max_len as usize];
         let mut filled = 0;
@@ -104,7 +113,13 @@ impl WorkerFiles {
                 Ok(0) => break,
                 Ok(n) => filled += n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(format!("reading {} at offset {}: {e}", input.path, offset + filled as u64)),
+                Err(e) => {
+                    return Err(format!(
+                        "reading {} at offset {}: {e}",
+                        input.path,
+                        offset + filled as u64
+                    ))
+                }
             }
         }
         buf.truncate(filled);
@@ -134,16 +149,22 @@ mod tests {
         assert_eq!(w.read(1, 16, 8).unwrap(), vec![b'c'; 4], "short only at the end");
         assert_eq!(w.read(1, 20, 8).unwrap(), b"");
         assert_eq!(w.read(1, 99, 8).unwrap(), b"");
-        assert_eq!(w.read(2, 0, 8).unwrap_err(), "no input file number 2 (this worker has 2)");
+        assert_eq!(
+            w.read(2, 0, 8).unwrap_err(),
+            "no input file number 2 (this worker has 2)"
+        );
     }
 
     #[test]
     fn missing_files_and_directories_are_refused_by_name() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("nope");
-        let err = InputFiles::open(&[missing.clone()]).unwrap_err();
+        let err = InputFiles::open(std::slice::from_ref(&missing)).unwrap_err();
         assert_eq!(err.to_string(), format!("cannot open --files {}", missing.display()));
         let err = InputFiles::open(&[dir.path().to_path_buf()]).unwrap_err();
-        assert_eq!(err.to_string(), format!("--files {} is not a regular file", dir.path().display()));
+        assert_eq!(
+            err.to_string(),
+            format!("--files {} is not a regular file", dir.path().display())
+        );
     }
 }

@@ -13,20 +13,20 @@ use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context};
 use futures::stream::{FuturesUnordered, StreamExt};
+use tokio::runtime::Handle;
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 use super::files::{InputFiles, WorkerFiles};
 use super::progress;
-use super::publish::ChunkSink;
+use super::publish::{append_retrying, is_retryable, ChunkSink};
 use super::report::{sha1sum_line, JobReport};
 use super::sums::spawn_reader;
 use super::worker::{WorkerHost, STOPPED};
 use crate::cli::ChunkerArgs;
-use crate::consumer::source::Backoff;
-use crate::consumer::txn::append_retrying;
 use crate::journal::defaults::{sums_journal, MESSAGE_TYPE};
 use crate::journal::{AppendRequest, JournalClient, LabelSelector, LabelSet};
-use crate::message::{ModuloMapping, Offset};
+use crate::message::{Backoff, ModuloMapping, Offset};
 use crate::runtime::chunker::{ChunkerConfig, InputFile, Report};
 use crate::runtime::{CallError, ChunkerInstance, ChunkerPlugin, ComponentCache, Limits, PluginEngine};
 use crate::service::GrpcJournalClient;
@@ -60,81 +60,122 @@ pub async fn run(args: ChunkerArgs) -> anyhow::Result<()> {
     tracing::info!(partitions = mapping.partitions().len(), sums = %sums, offset, "chunker job starting");
     let (sink, mut tasks) = ChunkSink::start(client.clone(), mapping, stop.clone());
 
-    let plan: Vec<WorkerFiles> = if files.files.is_empty() {
-        (0..args.workers).map(|_| WorkerFiles::new(files.clone(), Vec::new())).collect()
-    } else {
-        let split = files.split(args.workers as usize);
-        split.into_iter().filter(|f| !f.is_empty()).map(|f| WorkerFiles::new(files.clone(), f)).collect()
-    };
+    let plan = plan_workers(&files, args.workers as usize);
     let total = expected_chunks(&config, &plan, args.streams);
     let started = Instant::now();
     let bar = progress::start(sink.clone(), total);
-    let mut workers = FuturesUnordered::new();
+    let workers = FuturesUnordered::new();
     for (w, worker_files) in plan.into_iter().enumerate() {
         let (rx, reader) = spawn_reader(client.clone(), sums.clone(), offset, stop.clone());
         tasks.push(reader);
-        let mut config = config.clone();
-        config.worker = w as u32;
-        config.files = worker_files.files().map(|f| InputFile { path: f.path.clone(), size: f.size }).collect();
-        let host = WorkerHost::new(tokio::runtime::Handle::current(), sink.clone(), rx, worker_files.clone(), stop.clone());
-        let plugin = plugin.clone();
-        let task = tokio::task::spawn_blocking(move || {
-            let owner = format!("chunker-worker-{w}");
-            let result = ChunkerInstance::instantiate(&plugin, &owner, Limits::default(), Box::new(host))
-                .and_then(|mut instance| instance.run(&config));
-            // The guest's own errors already start with "chunker worker N: ".
-            let result = result.map_err(|e| match e {
-                CallError::Guest { text, .. } => text,
-                other => format!("chunker worker {w}: {other}"),
-            });
-            (worker_files, result)
-        });
-        workers.push(task);
+        let host = WorkerHost::new(Handle::current(), sink.clone(), rx, worker_files.clone(), stop.clone());
+        workers.push(spawn_worker(&plugin, w, &config, worker_files, host));
     }
-
-    let mut reports = Vec::new();
-    let mut failure: Option<String> = None;
-    let signal = crate::cli::shutdown_signal();
-    tokio::pin!(signal);
-    while !workers.is_empty() {
-        tokio::select! {
-            done = workers.next() => {
-                let Some(done) = done else { break };
-                let (worker_files, result) = done.context("a chunker worker thread panicked")?;
-                match result {
-                    Ok(report) => reports.push((worker_files, report)),
-                    Err(e) => {
-                        if failure.is_none() && !e.contains(STOPPED) {
-                            failure = Some(e);
-                        }
-                        let _ = stop_tx.send(true);
-                    }
-                }
-            }
-            r = &mut signal, if failure.is_none() => {
-                r?;
-                let (chunks, _) = sink.progress();
-                failure = Some(format!("interrupted after publishing {chunks} chunks"));
-                let _ = stop_tx.send(true);
-            }
-        }
-    }
+    let outcome = await_workers(workers, &sink, &stop_tx).await;
     let elapsed = started.elapsed();
     progress::clear(bar);
     let _ = stop_tx.send(true);
     for task in tasks {
         let _ = task.await;
     }
-    if let Some(failure) = failure {
-        bail!("{failure}");
+    finish(&outcome?, elapsed)
+}
+
+/// One worker's files and how its run ended (an error as one line).
+type WorkerEnd = (WorkerFiles, Result<Report, String>);
+
+/// The workers: one per `--workers` (random streams), or one per file up to that many.
+fn plan_workers(files: &Arc<InputFiles>, workers: usize) -> Vec<WorkerFiles> {
+    if files.files.is_empty() {
+        return (0..workers)
+            .map(|_| WorkerFiles::new(files.clone(), Vec::new()))
+            .collect();
     }
-    finish(&reports, elapsed)
+    let split = files.split(workers);
+    split
+        .into_iter()
+        .filter(|f| !f.is_empty())
+        .map(|f| WorkerFiles::new(files.clone(), f))
+        .collect()
+}
+
+/// Runs worker `w` (a guest instance over `host`) on a blocking thread.
+fn spawn_worker(
+    plugin: &ChunkerPlugin,
+    w: usize,
+    config: &ChunkerConfig,
+    files: WorkerFiles,
+    host: WorkerHost,
+) -> JoinHandle<WorkerEnd> {
+    let mut config = config.clone();
+    config.worker = w as u32;
+    config.files = files
+        .files()
+        .map(|f| InputFile {
+            path: f.path.clone(),
+            size: f.size,
+        })
+        .collect();
+    let plugin = plugin.clone();
+    tokio::task::spawn_blocking(move || {
+        let owner = format!("chunker-worker-{w}");
+        let result = ChunkerInstance::instantiate(&plugin, &owner, Limits::default(), Box::new(host))
+            .and_then(|mut instance| instance.run(&config));
+        // The guest's own errors already start with "chunker worker N: ".
+        let result = result.map_err(|e| match e {
+            CallError::Guest { text, .. } => text,
+            other => format!("chunker worker {w}: {other}"),
+        });
+        (files, result)
+    })
+}
+
+/// Waits for every worker. The first failure (or SIGINT/SIGTERM) stops the others,
+/// and is the job's error; the workers' "stopping" errors that follow are not.
+async fn await_workers(
+    mut workers: FuturesUnordered<JoinHandle<WorkerEnd>>,
+    sink: &ChunkSink,
+    stop_tx: &watch::Sender<bool>,
+) -> anyhow::Result<Vec<(WorkerFiles, Report)>> {
+    let mut reports = Vec::new();
+    let mut failure: Option<String> = None;
+    let signal = crate::cli::shutdown_signal();
+    tokio::pin!(signal);
+    while !workers.is_empty() {
+        tokio::select! {
+            Some(done) = workers.next() => match done.context("a chunker worker thread panicked")? {
+                (files, Ok(report)) => reports.push((files, report)),
+                (_, Err(e)) => {
+                    if failure.is_none() && !e.contains(STOPPED) {
+                        failure = Some(e);
+                    }
+                    let _ = stop_tx.send(true);
+                }
+            },
+            r = &mut signal, if failure.is_none() => {
+                r?;
+                failure = Some(format!("interrupted after publishing {} chunks", sink.progress().0));
+                let _ = stop_tx.send(true);
+            }
+        }
+    }
+    match failure {
+        Some(failure) => bail!("{failure}"),
+        None => Ok(reports),
+    }
 }
 
 /// Prints the files' checksum lines (stdout) and the report (stderr).
 fn finish(reports: &[(WorkerFiles, Report)], elapsed: std::time::Duration) -> anyhow::Result<()> {
     let mut lines: Vec<(usize, String)> = Vec::new();
     for (files, report) in reports {
+        if report.files.len() != files.indices().len() {
+            bail!(
+                "a worker reported {} file sums for its {} files",
+                report.files.len(),
+                files.indices().len()
+            );
+        }
         for ((global, file), sum) in files.indices().iter().zip(files.files()).zip(&report.files) {
             if sum.sha1.len() != 40 {
                 bail!("no verified sum for --files {}", file.path);
@@ -156,7 +197,11 @@ fn base_config(args: &ChunkerArgs) -> anyhow::Result<ChunkerConfig> {
     if args.workers == 0 {
         bail!("--workers must be at least 1");
     }
-    let default = if args.files.is_empty() { DEFAULT_CHUNK_SIZE } else { DEFAULT_FILE_CHUNK_SIZE };
+    let default = if args.files.is_empty() {
+        DEFAULT_CHUNK_SIZE
+    } else {
+        DEFAULT_FILE_CHUNK_SIZE
+    };
     let chunk_size = args.chunk_size.unwrap_or(default);
     if chunk_size == 0 || chunk_size > MAX_CHUNK_SIZE {
         bail!("--chunk-size must be between 1 and {MAX_CHUNK_SIZE} bytes (got {chunk_size})");
@@ -178,7 +223,12 @@ fn base_config(args: &ChunkerArgs) -> anyhow::Result<ChunkerConfig> {
 fn expected_chunks(config: &ChunkerConfig, plan: &[WorkerFiles], streams: i64) -> Option<u64> {
     if plan.iter().any(|w| w.files().next().is_some()) {
         let cs = u64::from(config.chunk_size);
-        return Some(plan.iter().flat_map(|w| w.files()).map(|f| f.size.div_ceil(cs) + 1).sum());
+        return Some(
+            plan.iter()
+                .flat_map(|w| w.files())
+                .map(|f| f.size.div_ceil(cs) + 1)
+                .sum(),
+        );
     }
     let streams = u64::try_from(streams).ok()?;
     Some(plan.len() as u64 * streams * (u64::from(config.chunks) + 1))
@@ -187,7 +237,9 @@ fn expected_chunks(config: &ChunkerConfig, plan: &[WorkerFiles], streams: i64) -
 /// Reads, compiles (or loads from the cache) and checks the plugin.
 async fn load_plugin(args: &ChunkerArgs) -> anyhow::Result<ChunkerPlugin> {
     let path = args.app.display().to_string();
-    let bytes = tokio::fs::read(&args.app).await.with_context(|| format!("reading --app {path}"))?;
+    let bytes = tokio::fs::read(&args.app)
+        .await
+        .with_context(|| format!("reading --app {path}"))?;
     let engine = PluginEngine::new().map_err(|e| anyhow!("starting the wasm engine: {e:#}"))?;
     let cache = ComponentCache::new(engine, args.cache_dir.clone());
     let plugin = tokio::task::spawn_blocking(move || ChunkerPlugin::load_blocking(&cache, &bytes, &path))
@@ -199,7 +251,11 @@ async fn load_plugin(args: &ChunkerArgs) -> anyhow::Result<ChunkerPlugin> {
 
 /// Lists the chunk partitions (waiting until there is at least one) and writes the
 /// barrier on the sums journal, retrying while the broker is unreachable.
-async fn setup(client: &dyn JournalClient, sums: &str, stop: &watch::Receiver<bool>) -> anyhow::Result<(ModuloMapping, Offset)> {
+async fn setup(
+    client: &dyn JournalClient,
+    sums: &str,
+    stop: &watch::Receiver<bool>,
+) -> anyhow::Result<(ModuloMapping, Offset)> {
     let selector = LabelSelector::including(LabelSet::from_pairs([(MESSAGE_TYPE, "stream_sum.Chunk")]));
     let mut backoff = Backoff::default();
     let mapping = loop {
@@ -207,7 +263,7 @@ async fn setup(client: &dyn JournalClient, sums: &str, stop: &watch::Receiver<bo
         let reason = match result {
             Ok(list) if !list.is_empty() => break ModuloMapping::new(list.into_iter().map(|j| j.spec.name))?,
             Ok(_) => format!("no journals labelled {MESSAGE_TYPE}=stream_sum.Chunk yet"),
-            Err(e) if e.is_transient() => e.to_string(),
+            Err(e) if is_retryable(&e) => e.to_string(),
             Err(e) => return Err(e).context("listing the chunk partitions"),
         };
         let delay = backoff.next_delay();

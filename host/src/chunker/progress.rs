@@ -72,9 +72,19 @@ mod tests {
     #[test]
     fn frames_show_the_fraction_done_and_the_rate() {
         let frame = render(400, Some(1000), 3 << 19, Duration::from_secs(2));
-        assert_eq!(frame, format!("[{}{}]  40%  400/1000 chunks  1.5 MiB  200 chunks/s", "#".repeat(12), " ".repeat(18)));
+        assert_eq!(
+            frame,
+            format!(
+                "[{}{}]  40%  400/1000 chunks  1.5 MiB  200 chunks/s",
+                "#".repeat(12),
+                " ".repeat(18)
+            )
+        );
         let full = render(1000, Some(1000), 0, Duration::from_secs(1));
         assert!(full.starts_with(&format!("[{}] 100%", "#".repeat(30))), "{full}");
-        assert_eq!(render(5, None, 0, Duration::from_secs(1)), "5 chunks  0.0 MiB  5 chunks/s");
+        assert_eq!(
+            render(5, None, 0, Duration::from_secs(1)),
+            "5 chunks  0.0 MiB  5 chunks/s"
+        );
     }
 }

@@ -26,9 +26,8 @@ use bytes::Bytes;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
-use crate::consumer::txn::append_retrying;
-use crate::journal::{AppendRequest, JournalClient};
-use crate::message::{AtomicClock, ModuloMapping, Publisher};
+use crate::journal::{AppendRequest, AppendResult, JournalClient, JournalError};
+use crate::message::{AtomicClock, Backoff, ModuloMapping, Publisher};
 
 /// A partition with more buffered bytes than this makes its publishers wait.
 pub const MAX_BUFFERED_BYTES: usize = 8 << 20;
@@ -98,19 +97,32 @@ pub struct ChunkSink {
 impl ChunkSink {
     /// A sink over `mapping` appending through `client`: starts one appender per
     /// partition and the clock ticker, all stopping when `shutdown` turns true.
-    pub fn start(client: Arc<dyn JournalClient>, mapping: ModuloMapping, shutdown: watch::Receiver<bool>) -> (Self, Vec<JoinHandle<()>>) {
+    pub fn start(
+        client: Arc<dyn JournalClient>,
+        mapping: ModuloMapping,
+        shutdown: watch::Receiver<bool>,
+    ) -> (Self, Vec<JoinHandle<()>>) {
         let clock = Arc::new(AtomicClock::now());
         let n = mapping.partitions().len();
         let shared = Arc::new(Shared {
             mapping,
-            inner: Mutex::new(Inner { publisher: Publisher::new(clock.clone()), buffers: (0..n).map(|_| Buffer::default()).collect() }),
-            lanes: (0..n).map(|_| Lane { wake: Notify::new(), durable: watch::channel(0).0 }).collect(),
+            inner: Mutex::new(Inner {
+                publisher: Publisher::new(clock.clone()),
+                buffers: (0..n).map(|_| Buffer::default()).collect(),
+            }),
+            lanes: (0..n)
+                .map(|_| Lane {
+                    wake: Notify::new(),
+                    durable: watch::channel(0).0,
+                })
+                .collect(),
             failed: Mutex::new(None),
             chunks: AtomicU64::new(0),
             appended: AtomicU64::new(0),
         });
-        let mut tasks: Vec<JoinHandle<()>> =
-            (0..n).map(|p| tokio::spawn(appender(shared.clone(), client.clone(), p, shutdown.clone()))).collect();
+        let mut tasks: Vec<JoinHandle<()>> = (0..n)
+            .map(|p| tokio::spawn(appender(shared.clone(), client.clone(), p, shutdown.clone())))
+            .collect();
         tasks.push(tokio::spawn(tick_clock(clock, shutdown)));
         (ChunkSink { shared }, tasks)
     }
@@ -122,7 +134,10 @@ impl ChunkSink {
 
     /// Chunks published so far, and bytes durably appended.
     pub fn progress(&self) -> (u64, u64) {
-        (self.shared.chunks.load(Ordering::Relaxed), self.shared.appended.load(Ordering::Relaxed))
+        (
+            self.shared.chunks.load(Ordering::Relaxed),
+            self.shared.appended.load(Ordering::Relaxed),
+        )
     }
 
     /// Publishes `chunk` committed to the partition of `stream_id`.
@@ -133,15 +148,32 @@ impl ChunkSink {
         self.check_failed()?;
         let shared = &*self.shared;
         let journal = shared.mapping.map(stream_id);
-        let partition = shared.mapping.partitions().iter().position(|p| p == journal).unwrap_or(0);
+        let partition = shared
+            .mapping
+            .partitions()
+            .iter()
+            .position(|p| p == journal)
+            .unwrap_or(0);
         let ticket = {
             let mut inner = shared.inner.lock().unwrap_or_else(|e| e.into_inner());
-            inner.publisher.publish_committed(journal, chunk).map_err(|e| format!("chunk for {journal}: {e}"))?;
-            let framed: Vec<u8> = inner.publisher.take_appends().into_iter().flat_map(|a| a.bytes).collect();
+            inner
+                .publisher
+                .publish_committed(journal, chunk)
+                .map_err(|e| format!("chunk for {journal}: {e}"))?;
+            let framed: Vec<u8> = inner
+                .publisher
+                .take_appends()
+                .into_iter()
+                .flat_map(|a| a.bytes)
+                .collect();
             let buffer = &mut inner.buffers[partition];
             buffer.bytes.extend_from_slice(&framed);
             buffer.seq += 1;
-            Ticket { partition, seq: buffer.seq, backlogged: buffer.bytes.len() > MAX_BUFFERED_BYTES }
+            Ticket {
+                partition,
+                seq: buffer.seq,
+                backlogged: buffer.bytes.len() > MAX_BUFFERED_BYTES,
+            }
         };
         shared.chunks.fetch_add(1, Ordering::Relaxed);
         shared.lanes[partition].wake.notify_one();
@@ -192,7 +224,13 @@ async fn appender(shared: Arc<Shared>, client: Arc<dyn JournalClient>, p: usize,
             }
         }
         let len = bytes.len() as u64;
-        match append_retrying(&*client, AppendRequest::new(journal.clone(), Bytes::from(bytes)), &shutdown).await {
+        match append_retrying(
+            &*client,
+            AppendRequest::new(journal.clone(), Bytes::from(bytes)),
+            &shutdown,
+        )
+        .await
+        {
             Ok(_) => {
                 shared.appended.fetch_add(len, Ordering::Relaxed);
                 lane.durable.send_replace(seq);
@@ -211,6 +249,38 @@ async fn appender(shared: Arc<Shared>, client: Arc<dyn JournalClient>, p: usize,
     }
 }
 
+/// Whether an append that failed with `e` may be tried again: transient broker
+/// statuses, and transport failures (a connection cut mid-request surfaces from
+/// gRPC as a protocol error). Appending the same frames again is safe: committed
+/// chunks are deduplicated by their UUIDs.
+pub fn is_retryable(e: &JournalError) -> bool {
+    e.is_transient() || matches!(e, JournalError::Protocol(_))
+}
+
+/// Appends `req`, retrying [`is_retryable`] failures with backoff until `shutdown`.
+///
+/// # Errors
+/// A permanent failure (unknown journal, refused content, …), or shutdown while
+/// retrying.
+pub async fn append_retrying(
+    client: &dyn JournalClient,
+    req: AppendRequest,
+    shutdown: &watch::Receiver<bool>,
+) -> Result<AppendResult, JournalError> {
+    let mut backoff = Backoff::default();
+    loop {
+        match client.append(req.clone()).await {
+            Ok(r) => return Ok(r),
+            Err(e) if is_retryable(&e) && !*shutdown.borrow() => {
+                let delay = backoff.next_delay();
+                tracing::warn!(journal = %req.journal, error = %e, retry_in = ?delay, "append failed; retrying");
+                tokio::time::sleep(delay).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// Raises the publisher's clock to wall time every [`CLOCK_UPDATE_INTERVAL`].
 async fn tick_clock(clock: Arc<AtomicClock>, mut shutdown: watch::Receiver<bool>) {
     let mut ticker = tokio::time::interval(CLOCK_UPDATE_INTERVAL);
@@ -223,105 +293,5 @@ async fn tick_clock(clock: Arc<AtomicClock>, mut shutdown: watch::Receiver<bool>
 }
 
 #[cfg(test)]
-mod tests {
-    use std::collections::HashMap;
-
-    use futures::StreamExt;
-
-    use super::*;
-    use crate::journal::defaults::{chunk_partition, stream_sum_specs};
-    use crate::journal::{JournalError, LocalClient, ReadRequest, Storage};
-    use crate::message::decode::extract_uuid;
-    use crate::message::uuid::{clock_of, flags_of};
-    use crate::message::{fnv1a32, Flags};
-
-    async fn read_all(client: &LocalClient, journal: &str) -> Vec<u8> {
-        let mut stream = client.read(ReadRequest { journal: journal.into(), offset: 0, block: false, end_offset: 0 });
-        let mut out = Vec::new();
-        while let Some(item) = stream.next().await {
-            match item {
-                Ok(chunk) => out.extend_from_slice(&chunk.content),
-                Err(JournalError::OffsetNotYetAvailable { .. }) => break,
-                Err(e) => panic!("{e}"),
-            }
-        }
-        out
-    }
-
-    fn storage(dir: &std::path::Path, partitions: usize) -> LocalClient {
-        let storage = Storage::open(dir).unwrap();
-        storage.create_missing(stream_sum_specs(partitions)).unwrap();
-        LocalClient::new(storage)
-    }
-
-    #[tokio::test]
-    async fn chunks_reach_their_partition_in_publish_order_as_committed_messages() {
-        let dir = tempfile::tempdir().unwrap();
-        let client = storage(dir.path(), 3);
-        let mapping = ModuloMapping::new((0..3).map(chunk_partition)).unwrap();
-        let (_stop_tx, stop) = watch::channel(false);
-        let (sink, _tasks) = ChunkSink::start(Arc::new(client.clone()), mapping, stop);
-        let ids: Vec<[u8; 16]> = (0u8..5).map(|i| [i; 16]).collect();
-        let mut last: HashMap<usize, Ticket> = HashMap::new();
-        for seq in 1..=6 {
-            for id in &ids {
-                let chunk = format!(r#"{{"ID":"{:02x}","SeqNo":{seq}}}"#, id[0]);
-                let ticket = sink.publish(id, chunk.as_bytes()).unwrap();
-                assert!(!ticket.backlogged);
-                last.insert(ticket.partition, ticket);
-            }
-        }
-        for ticket in last.values() {
-            sink.wait_durable(*ticket).await.unwrap();
-        }
-        assert_eq!(sink.progress().0, 30);
-
-        let (mut seen, mut total) = (0, 0);
-        for p in 0..3 {
-            let bytes = read_all(&client, &chunk_partition(p)).await;
-            total += bytes.len() as u64;
-            let mut previous_clock = None;
-            let mut next_seq: HashMap<String, u64> = HashMap::new();
-            for line in bytes.split_inclusive(|&b| b == b'\n') {
-                let uuid = extract_uuid(line).unwrap();
-                assert_eq!(flags_of(&uuid), Flags::OUTSIDE_TXN);
-                assert!(previous_clock < Some(clock_of(&uuid)), "byte order is UUID order");
-                previous_clock = Some(clock_of(&uuid));
-                let text = String::from_utf8_lossy(line);
-                let id = text.split("\"ID\":\"").nth(1).unwrap()[..2].to_string();
-                let id_byte = u8::from_str_radix(&id, 16).unwrap();
-                assert_eq!(fnv1a32(&[id_byte; 16]) as usize % 3, p, "{id} is on the partition its id maps to");
-                let want = next_seq.entry(id).or_insert(1);
-                assert!(text.contains(&format!("\"SeqNo\":{want}}}")), "{text}");
-                *want += 1;
-                seen += 1;
-            }
-        }
-        assert_eq!(seen, 30);
-        assert_eq!(sink.progress().1, total, "bytes appended are counted");
-    }
-
-    #[tokio::test]
-    async fn a_chunk_that_is_not_a_json_object_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let client = storage(dir.path(), 1);
-        let (_stop_tx, stop) = watch::channel(false);
-        let (sink, _tasks) = ChunkSink::start(Arc::new(client), ModuloMapping::new([chunk_partition(0)]).unwrap(), stop);
-        let err = sink.publish(&[1; 16], b"[1]").unwrap_err();
-        assert!(err.starts_with("chunk for examples/stream-sum/chunks/part-000: "), "{err}");
-        assert_eq!(sink.progress().0, 0);
-    }
-
-    #[tokio::test]
-    async fn a_permanent_append_failure_is_reported_to_every_later_call() {
-        let dir = tempfile::tempdir().unwrap();
-        let client = storage(dir.path(), 1);
-        let (_stop_tx, stop) = watch::channel(false);
-        let mapping = ModuloMapping::new(["examples/stream-sum/chunks/missing"]).unwrap();
-        let (sink, _tasks) = ChunkSink::start(Arc::new(client), mapping, stop);
-        let ticket = sink.publish(&[1; 16], b"{}").unwrap();
-        let err = sink.wait_durable(ticket).await.unwrap_err();
-        assert!(err.starts_with("appending chunks to examples/stream-sum/chunks/missing: "), "{err}");
-        assert_eq!(sink.publish(&[1; 16], b"{}").unwrap_err(), err);
-    }
-}
+#[path = "publish_tests.rs"]
+mod tests;

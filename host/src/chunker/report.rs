@@ -32,7 +32,10 @@ pub struct JobReport {
 impl JobReport {
     /// Merges the workers' reports of a run that took `elapsed`.
     pub fn merge<'a>(reports: impl IntoIterator<Item = &'a Report>, elapsed: Duration) -> Self {
-        let mut job = JobReport { elapsed, ..JobReport::default() };
+        let mut job = JobReport {
+            elapsed,
+            ..JobReport::default()
+        };
         for r in reports {
             job.workers += 1;
             job.streams += r.streams;
@@ -127,7 +130,10 @@ mod tests {
         assert_eq!(job.percentile(0.99), Duration::from_micros(999));
         assert_eq!(job.percentile(1.0), Duration::from_micros(1000));
         let text = job.render();
-        assert!(text.contains("2 workers, 100 streams verified, 300 chunks, 150 data bytes in 2.000s"), "{text}");
+        assert!(
+            text.contains("2 workers, 100 streams verified, 300 chunks, 150 data bytes in 2.000s"),
+            "{text}"
+        );
         assert!(text.contains("throughput: 150.0 chunks/s, 50.0 streams/s"), "{text}");
         assert!(text.contains("p50 0.050ms, p99 0.999ms, max 1.000ms"), "{text}");
         assert_eq!(JobReport::default().percentile(0.5), Duration::ZERO);

@@ -1,27 +1,26 @@
 //! One worker's read-committed reader of the sums journal.
 //!
-//! Mirrors `pumpSums` in Gazette's `examples/stream-sum/chunker.go` over a
-//! `message.ReadCommittedIter` (`message/reader.go`, reference §2.6): a retrying,
-//! blocking read of `examples/stream-sum/sums` from the offset of the job's write
-//! barrier, read-uncommitted envelopes through a [`Sequencer`] (ring of
-//! [`SUMS_RING_SIZE`], as Gazette's chunker), replaying from the journal when a
-//! committed span was evicted from the ring, and only committed, non-ACK messages
-//! forwarded. Each worker has its own reader, so each sees every Sum once.
+//! Mirrors `pumpSums` in Gazette's `examples/stream-sum/chunker.go`: a
+//! `ReadCommittedIter` (`message/reader.go`, reference §2.6; here
+//! [`CommittedReader`]) over `examples/stream-sum/sums` from the offset of the job's
+//! write barrier, forwarding committed messages to the worker. ACKs never come out of
+//! the reader, duplicates and rolled-back messages are dropped by its sequencer. Each
+//! worker has its own reader, so each sees every Sum once.
 //!
-//! The read itself is `consumer::source::read_source`: it survives an unreachable or
-//! restarted broker by re-reading from the next whole frame with backoff.
+//! The reader reopens its read after transient failures; this pump also retries the
+//! transport failures the reader reports as permanent (see
+//! [`is_retryable`]), so a worker rides out a broker restart. A sequencer
+//! inconsistency ends the pump and is handed to the worker as an error.
 
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use crate::consumer::source::{read_range, read_source, Backoff, SourceEvent};
+use super::publish::is_retryable;
 use crate::journal::JournalClient;
-use crate::message::{Envelope, Offset, Sequencer, SequencerError};
+use crate::message::{Backoff, CommittedReader, Envelope, Offset, ReaderError};
 
-/// Size of each reader's sequencer ring (Gazette's chunker uses 16).
-pub const SUMS_RING_SIZE: usize = 16;
 /// Committed sums buffered for a worker before the reader waits for it.
 pub const SUMS_QUEUE: usize = 1024;
 
@@ -48,75 +47,30 @@ pub fn spawn_reader(
     (rx, task)
 }
 
-/// Reads, sequences and forwards committed sums until the receiver is dropped.
+/// Reads and forwards committed sums until the receiver is dropped.
 async fn pump(client: Arc<dyn JournalClient>, journal: Arc<str>, offset: Offset, tx: mpsc::Sender<SumItem>) {
-    let (events_tx, mut events) = mpsc::channel(256);
-    let _reader = AbortOnDrop(tokio::spawn(read_source(client.clone(), journal.clone(), offset, events_tx)));
-    let mut sequencer = Sequencer::new([(journal.clone(), offset)], [], SUMS_RING_SIZE);
-    while let Some(event) = events.recv().await {
-        let env = match event {
-            SourceEvent::Envelope(env) => env,
-            SourceEvent::Malformed(e) => {
-                tracing::warn!(error = %e, "skipping a line of the sums journal that is not a message");
-                continue;
-            }
-        };
-        let result = match sequencer.queue_uncommitted(env) {
-            Ok(outcome) if outcome.commits() => drain(&mut sequencer, &*client, &tx).await,
-            Ok(_) => Ok(true),
-            Err(e) => Err(e.to_string()),
-        };
-        match result {
-            Ok(true) => {}
-            Ok(false) => break, // the worker is gone
-            Err(reason) => {
-                let _ = tx.send(Err(format!("sequencing {journal}: {reason}"))).await;
-                break;
-            }
-        }
-    }
-}
-
-/// Aborts the task when dropped: the raw reader may be parked in a blocking read, and
-/// must not outlive the pump when the job stops.
-struct AbortOnDrop(JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// Steps through a committed sequence, forwarding each message. Returns `Ok(false)` if
-/// the worker is gone.
-async fn drain(sequencer: &mut Sequencer, client: &dyn JournalClient, tx: &mpsc::Sender<SumItem>) -> Result<bool, String> {
-    loop {
-        match sequencer.step() {
-            Ok(Some(env)) => {
-                if tx.send(Ok(message_of(&env))).await.is_err() {
-                    return Ok(false);
-                }
-            }
-            Ok(None) => return Ok(true),
-            Err(SequencerError::ReplayRequired { journal, begin, end }) => {
-                let envelopes = replay(client, journal, begin, end).await;
-                sequencer.start_replay(envelopes).map_err(|e| e.to_string())?;
-            }
-            Err(e) => return Err(e.to_string()),
-        }
-    }
-}
-
-/// Re-reads `[begin, end)` of `journal`, retrying with backoff until it succeeds.
-async fn replay(client: &dyn JournalClient, journal: Arc<str>, begin: Offset, end: Offset) -> Vec<Envelope> {
+    let mut reader = CommittedReader::new(client, journal.clone(), offset, true);
     let mut backoff = Backoff::default();
     loop {
-        match read_range(client, journal.clone(), begin, end).await {
-            Ok(envelopes) => return envelopes,
-            Err(e) => {
+        match reader.next().await {
+            Ok(Some(env)) => {
+                backoff.reset();
+                if tx.send(Ok(message_of(&env))).await.is_err() {
+                    return; // the worker is gone
+                }
+            }
+            Ok(None) => return, // a blocking read does not end; nothing more will come
+            Err(ReaderError::Decode(e)) => {
+                tracing::warn!(error = %e, "skipping a line of the sums journal that is not a message");
+            }
+            Err(ReaderError::Journal { source, offset, .. }) if is_retryable(&source) => {
                 let delay = backoff.next_delay();
-                tracing::warn!(%journal, begin, end, error = %e, retry_in = ?delay, "replaying sums failed; retrying");
+                tracing::warn!(%journal, offset, error = %source, retry_in = ?delay, "reading sums failed; retrying");
                 tokio::time::sleep(delay).await;
+            }
+            Err(e) => {
+                let _ = tx.send(Err(e.to_string())).await;
+                return;
             }
         }
     }
@@ -139,14 +93,21 @@ mod tests {
     async fn flush(client: &LocalClient, publisher: &mut Publisher) -> Offset {
         let mut end = 0;
         for append in publisher.take_appends() {
-            end = client.append(AppendRequest::new(append.journal.to_string(), append.bytes)).await.unwrap().end;
+            end = client
+                .append(AppendRequest::new(append.journal.to_string(), append.bytes))
+                .await
+                .unwrap()
+                .end;
         }
         end
     }
 
     async fn ack(client: &LocalClient, publisher: &mut Publisher) {
         for intent in publisher.build_ack_intents() {
-            client.append(AppendRequest::new(intent.journal.to_string(), intent.intent)).await.unwrap();
+            client
+                .append(AppendRequest::new(intent.journal.to_string(), intent.intent))
+                .await
+                .unwrap();
         }
     }
 
@@ -157,7 +118,11 @@ mod tests {
         storage.create_missing(stream_sum_specs(1)).unwrap();
         let client = LocalClient::new(storage);
         let sums = sums_journal();
-        let (mut a, mut b, mut c) = (Publisher::with_own_clock(), Publisher::with_own_clock(), Publisher::with_own_clock());
+        let (mut a, mut b, mut c) = (
+            Publisher::with_own_clock(),
+            Publisher::with_own_clock(),
+            Publisher::with_own_clock(),
+        );
 
         // Before the reader's offset: never seen.
         b.publish_committed(&sums, br#"{"n":"old"}"#).unwrap();
@@ -181,8 +146,14 @@ mod tests {
             got.push(String::from_utf8(message).unwrap());
         }
         let n = |s: &str| s.split("\"n\":").nth(1).unwrap().to_string();
-        assert_eq!(got.iter().map(|s| n(s)).collect::<Vec<_>>(), vec!["\"b\"}", "\"a\"}", "\"last\"}"]);
-        assert!(got.iter().all(|s| s.starts_with("{\"UUID\":\"") && !s.ends_with('\n')), "{got:?}");
+        assert_eq!(
+            got.iter().map(|s| n(s)).collect::<Vec<_>>(),
+            vec!["\"b\"}", "\"a\"}", "\"last\"}"]
+        );
+        assert!(
+            got.iter().all(|s| s.starts_with("{\"UUID\":\"") && !s.ends_with('\n')),
+            "{got:?}"
+        );
         assert!(rx.try_recv().is_err(), "nothing else: no ACK, no uncommitted message");
     }
 }

@@ -44,9 +44,22 @@ pub struct WorkerHost {
 
 impl WorkerHost {
     /// A worker publishing through `sink`, reading `sums` and `files`, stopping with `stop`.
-    pub fn new(handle: Handle, sink: ChunkSink, sums: mpsc::Receiver<SumItem>, files: WorkerFiles, stop: watch::Receiver<bool>) -> Self {
+    pub fn new(
+        handle: Handle,
+        sink: ChunkSink,
+        sums: mpsc::Receiver<SumItem>,
+        files: WorkerFiles,
+        stop: watch::Receiver<bool>,
+    ) -> Self {
         let unflushed = vec![None; sink.partitions()];
-        WorkerHost { handle, sink, sums, files, unflushed, stop }
+        WorkerHost {
+            handle,
+            sink,
+            sums,
+            files,
+            unflushed,
+            stop,
+        }
     }
 
     fn stopping(&self) -> bool {
@@ -95,7 +108,14 @@ impl ChunkerHost for WorkerHost {
 
     fn next_sum(&mut self, timeout: Duration) -> Result<Option<Vec<u8>>, String> {
         let deadline = tokio::time::Instant::from_std(Instant::now() + timeout);
-        let Self { handle, sink, sums, unflushed, stop, .. } = self;
+        let Self {
+            handle,
+            sink,
+            sums,
+            unflushed,
+            stop,
+            ..
+        } = self;
         handle.block_on(async {
             let wait = async {
                 Self::flush(sink, unflushed).await?;

@@ -4,12 +4,17 @@
 //! journal, the message layer's sequencer turns what it reads into committed messages,
 //! [`txn`] runs the transactions that hand them to the plugin and commit its store
 //! writes with the [`checkpoint`], and [`shard`] owns a shard's life: recovery from
-//! the checkpoint, restarts with backoff, shutdown. [`status`] is what a shard reports.
+//! the checkpoint and the [`recovery`] log, restarts with backoff, shutdown. [`status`] is what a shard reports.
 pub mod checkpoint;
+pub mod recovery;
+#[cfg(test)]
+mod recovery_tests;
 pub mod shard;
+pub mod standby;
 pub mod source;
 pub mod status;
+pub mod swap;
 pub mod txn;
 
-pub use shard::{run_shard, shard_id_for, ShardEnv, ShardSpec};
+pub use shard::{recovery_log_for, run_shard, shard_id_for, ShardEnv, ShardSpec};
 pub use status::{ShardState, ShardStatus, StatusSnapshot};

@@ -20,12 +20,15 @@ use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
 
 use super::checkpoint::Checkpoint;
+use super::recovery::{recover, Fenced};
+use super::standby::{renew_lease, stand_by};
 use super::source::{read_source, Backoff, SourceEvent};
 use super::status::{ShardState, ShardStatus};
+use super::swap::ShardSwap;
 use super::txn::{append_retrying, Txn, TxnEnd};
 use crate::journal::{AppendRequest, JournalClient};
 use crate::message::{Offset, Publisher, Sequencer};
-use crate::runtime::{Limits, ShardContext, SummerInstance, SummerPlugin};
+use crate::runtime::{Limits, Reloader, ShardContext, SummerInstance, SummerPlugin};
 use crate::store::ShardDb;
 
 /// Source events buffered between a reader and its shard (Gazette's
@@ -60,6 +63,24 @@ pub struct ShardEnv {
     pub db_dir: PathBuf,
     /// Journals the guest may publish to.
     pub publishable: Arc<BTreeSet<String>>,
+    /// The shard's recovery-log journal (e.g.
+    /// `examples/stream-sum/recovery-logs/chunks-part-003`).
+    pub recovery_log: String,
+    /// Write a snapshot after this many recovery-log bytes (0: never).
+    pub snapshot_every: u64,
+    /// Hot standbys per shard (0: none). With any, a shard whose log has a live
+    /// primary elsewhere stands by (see `standby.rs`), and a primary renews its lease.
+    pub hot_standbys: usize,
+    /// A primary silent this long is taken for dead by its standbys.
+    pub lease: Duration,
+    /// Hot reload: the shard runs the reloader's current version instead of `plugin`
+    /// and swaps at transaction boundaries (`swap.rs`).
+    pub reloader: Option<Arc<Reloader>>,
+}
+
+/// The recovery-log journal of shard `id` (Gazette's stream-sum layout).
+pub fn recovery_log_for(id: &str) -> String {
+    format!("{}recovery-logs/{id}", crate::journal::defaults::PREFIX)
 }
 
 /// The ids of the shards that consume `journals` (Gazette's stream-sum names a shard
@@ -78,7 +99,9 @@ pub async fn run_shard(spec: ShardSpec, env: ShardEnv, status: Arc<ShardStatus>,
     let mut backoff = Backoff::default();
     let db = loop {
         let dir = env.db_dir.clone();
-        match tokio::task::spawn_blocking(move || ShardDb::open_blocking(&dir, true)).await {
+        // Not fsynced: the recovery log is what makes a commit durable, and a store
+        // that lost its last writes is caught up from the log on recovery.
+        match tokio::task::spawn_blocking(move || ShardDb::open_blocking(&dir, false)).await {
             Ok(Ok(db)) => break db,
             Ok(Err(e)) => status.fail(&format!("opening the store: {e}")),
             Err(e) => status.fail(&format!("opening the store: {e}")),
@@ -88,13 +111,44 @@ pub async fn run_shard(spec: ShardSpec, env: ShardEnv, status: Arc<ShardStatus>,
             return;
         }
     };
+    let mut standby = env.hot_standbys > 0;
     loop {
+        if standby {
+            match stand_by(&spec, &env, &db, &status, &mut shutdown).await {
+                Ok(true) => standby = false,
+                Ok(false) => {
+                    status.set(ShardState::Stopped);
+                    return;
+                }
+                Err(e) => {
+                    tracing::error!(shard = %spec.id, error = format!("{e:#}"), "hot standby failed; retrying");
+                    status.fail(&format!("{e:#}"));
+                    if wait_or_shutdown(backoff.next_delay(), &mut shutdown).await {
+                        status.set(ShardState::Stopped);
+                        return;
+                    }
+                    continue;
+                }
+            }
+        }
         let committed_before = status.transactions();
         let result = serve(&spec, &env, &db, &status, &mut shutdown).await;
         let Err(e) = result else {
             status.set(ShardState::Stopped);
             return;
         };
+        if let Some(fenced) = e.downcast_ref::<Fenced>() {
+            // Another process owns the shard now: never retry as primary (it would
+            // fence that one); stand by behind it if standbys are wanted.
+            status.fail(&fenced.to_string());
+            if env.hot_standbys > 0 {
+                tracing::warn!(shard = %spec.id, error = %fenced, "shard fenced; standing by");
+                standby = true;
+                continue;
+            }
+            tracing::error!(shard = %spec.id, error = %fenced, "shard fenced; stopping it");
+            return;
+        }
         if status.transactions() > committed_before {
             backoff.reset(); // It made progress: a new failure, not a crash loop.
         }
@@ -133,6 +187,14 @@ async fn serve(
     shutdown: &mut watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     status.set(ShardState::Recovering);
+    // Take over the recovery log (fencing any previous owner) and bring the store up
+    // to the log's head before reading its checkpoint.
+    let (log, _) = recover(&spec.id, env.client.clone(), &env.recovery_log, db, env.snapshot_every, shutdown)
+        .await
+        .with_context(|| format!("recovering shard {} from {}", spec.id, env.recovery_log))?;
+    let _lease = (env.hot_standbys > 0).then(|| {
+        AbortOnDrop(tokio::spawn(renew_lease(env.client.clone(), env.recovery_log.clone(), log.author(), env.lease)))
+    });
     let checkpoint = match db.load_checkpoint().await.context("loading the checkpoint")? {
         Some(bytes) => Checkpoint::decode(&bytes).with_context(|| format!("decoding the checkpoint in {}", db.dir().display()))?,
         None => Checkpoint::default(),
@@ -149,8 +211,10 @@ async fn serve(
     let offset: Offset = checkpoint.sequencer.read_through.get(&source).copied().unwrap_or(0);
     let sequencer = Sequencer::from_state(checkpoint.sequencer, spec.ring_size);
 
-    let plugin = env.plugin.clone();
+    let mut swap = env.reloader.clone().map(ShardSwap::new);
+    let plugin = swap.as_mut().map_or_else(|| env.plugin.clone(), ShardSwap::current);
     let ctx = ShardContext { shard: spec.id.clone(), db: db.clone(), journals: env.publishable.clone() };
+    let swap_ctx = ctx.clone();
     let limits = env.limits.clone();
     let instance = tokio::task::spawn_blocking(move || SummerInstance::instantiate(&plugin, ctx, limits))
         .await?
@@ -162,10 +226,32 @@ async fn serve(
 
     tracing::info!(shard = %spec.id, %source, offset, plugin = %instance.version().short(), "shard is primary");
     status.set_primary(instance.version().as_str());
-    let mut txn = Txn::new(spec, env, db.clone(), status.clone(), sequencer, Publisher::with_own_clock(), instance, rx);
+    let mut txn = Txn::new(spec, env, db.clone(), log, status.clone(), sequencer, Publisher::with_own_clock(), instance, rx);
+    if let Some(swap) = &swap {
+        txn.set_wake(swap.wake());
+    }
     loop {
-        match txn.run_one(shutdown).instrument(tracing::info_span!("txn", shard = %spec.id, txn = status.transactions() + 1)).await? {
-            TxnEnd::Committed => {}
+        // The transaction boundary: a new plugin version takes over here (issue 7).
+        if let Some(swap) = swap.as_mut() {
+            swap.at_boundary(spec, env, swap_ctx.clone(), &mut txn, status).await?;
+        }
+        let span = tracing::info_span!("txn", shard = %spec.id, txn = status.transactions() + 1);
+        let end = match txn.run_one(shutdown).instrument(span).await {
+            Ok(end) => end,
+            Err(e) => {
+                if let Some(swap) = swap.as_mut() {
+                    swap.failed(spec, status, &e);
+                }
+                return Err(e);
+            }
+        };
+        match end {
+            TxnEnd::Idle => {}
+            TxnEnd::Committed => {
+                if let Some(swap) = swap.as_mut() {
+                    swap.committed(spec);
+                }
+            }
             TxnEnd::Shutdown => {
                 txn.finish_acks().await?;
                 return Ok(());

@@ -15,6 +15,8 @@ pub enum ShardState {
     Recovering,
     /// Running transactions.
     Primary,
+    /// A hot standby: tailing the recovery log of a live primary elsewhere.
+    Standby,
     /// Its last life failed; it restarts after a backoff.
     Failed,
     /// Shut down.
@@ -27,6 +29,7 @@ impl ShardState {
         match self {
             ShardState::Recovering => "RECOVERING",
             ShardState::Primary => "PRIMARY",
+            ShardState::Standby => "STANDBY",
             ShardState::Failed => "FAILED",
             ShardState::Stopped => "STOPPED",
         }
@@ -52,6 +55,10 @@ pub struct StatusSnapshot {
     pub last_commit: Option<SystemTime>,
     /// The last failure, if any.
     pub last_error: Option<String>,
+    /// Plugin versions this shard swapped to at a transaction boundary (issue 7).
+    pub swaps: u64,
+    /// Versions rolled back because their first transaction on this shard failed.
+    pub rollbacks: u64,
 }
 
 /// A shard's live status.
@@ -76,6 +83,8 @@ impl ShardStatus {
                 read_through: 0,
                 last_commit: None,
                 last_error: None,
+                swaps: 0,
+                rollbacks: 0,
             }),
             transactions: AtomicU64::new(0),
         }
@@ -105,6 +114,19 @@ impl ShardStatus {
             s.state = ShardState::Failed;
             s.last_error = Some(error.to_owned());
         });
+    }
+
+    /// Swapped to plugin version `plugin` at a transaction boundary.
+    pub fn swapped(&self, plugin: &str) {
+        self.with(|s| {
+            s.plugin = plugin.to_owned();
+            s.swaps += 1;
+        });
+    }
+
+    /// Rolled back the version it had swapped to.
+    pub fn rolled_back(&self) {
+        self.with(|s| s.rollbacks += 1);
     }
 
     /// A transaction of `messages` messages committed, reading through `read_through`.

@@ -13,8 +13,9 @@
 //!    messages follow them in every journal), frame the guest's publishes as
 //!    CONTINUE_TXN messages and append them; wait until they are durable.
 //! 4. **Checkpoint** the sequencer (read-through offsets, producer states) with this
-//!    transaction's ACK intents, and **commit** it with the store writes in one RocksDB
-//!    write batch — the commit point.
+//!    transaction's ACK intents, and **commit** it with the store writes: one record
+//!    appended to the shard's recovery log (the commit point), then applied to RocksDB
+//!    in one write batch.
 //! 5. **Acknowledge**: append the ACK intents in the background; the next transaction
 //!    consumes meanwhile but publishes nothing before they land.
 //!
@@ -36,8 +37,9 @@ use super::source::{read_range, Backoff, SourceEvent};
 use super::status::ShardStatus;
 use crate::journal::{AppendRequest, AppendResult, JournalClient, JournalError};
 use crate::message::{Envelope, Publisher, Sequencer, SequencerError};
-use crate::runtime::{CallError, MessageBatch, SummerInstance, TxnOutput};
-use crate::store::ShardDb;
+use crate::runtime::{CallError, MessageBatch, PluginVersion, SummerInstance, SummerPlugin, TxnOutput};
+use super::recovery::RecoveryLog;
+use crate::store::{crash_point, LogOp, LogRecord, ShardDb};
 
 /// Most messages handed to the guest in one `consume` call.
 pub const MAX_BATCH_MESSAGES: usize = 256;
@@ -54,6 +56,9 @@ pub enum TxnEnd {
     Committed,
     /// Shutdown was requested; it was abandoned before its commit.
     Shutdown,
+    /// A new plugin version was published before the transaction consumed anything:
+    /// a boundary at which to swap (issue 7).
+    Idle,
 }
 
 /// A shard's transaction machinery, kept across its transactions.
@@ -64,6 +69,8 @@ pub struct Txn {
     client: Arc<dyn JournalClient>,
     /// The shard's store.
     db: ShardDb,
+    /// The shard's recovery log, owned by this shard life.
+    log: RecoveryLog,
     /// Progress reporting.
     status: Arc<ShardStatus>,
     /// Read-committed sequencing of the source.
@@ -78,6 +85,9 @@ pub struct Txn {
     batch: Option<MessageBatch>,
     /// ACK appends of the previous transaction, still in flight.
     prev_acks: Option<JoinHandle<anyhow::Result<()>>>,
+    /// Ends a transaction that has consumed nothing when a new plugin version is
+    /// published (hot swap, `swap.rs`); `None` without hot reload.
+    wake: Option<watch::Receiver<SummerPlugin>>,
 }
 
 impl Txn {
@@ -87,6 +97,7 @@ impl Txn {
         spec: &ShardSpec,
         env: &ShardEnv,
         db: ShardDb,
+        log: RecoveryLog,
         status: Arc<ShardStatus>,
         sequencer: Sequencer,
         publisher: Publisher,
@@ -97,6 +108,7 @@ impl Txn {
             spec: spec.clone(),
             client: env.client.clone(),
             db,
+            log,
             status,
             sequencer,
             publisher,
@@ -104,7 +116,23 @@ impl Txn {
             rx,
             batch: Some(MessageBatch::new(&spec.source)),
             prev_acks: None,
+            wake: None,
         }
+    }
+
+    /// Ends idle transactions ([`TxnEnd::Idle`]) when `wake` sees a new plugin version.
+    pub fn set_wake(&mut self, wake: watch::Receiver<SummerPlugin>) {
+        self.wake = Some(wake);
+    }
+
+    /// The plugin version of the instance (`None` only while a guest call runs).
+    pub fn plugin_version(&self) -> Option<PluginVersion> {
+        self.instance.as_ref().map(|i| i.version().clone())
+    }
+
+    /// Replaces the instance at a transaction boundary (hot swap); the old one is dropped.
+    pub fn replace_instance(&mut self, instance: SummerInstance) {
+        self.instance = Some(instance);
     }
 
     /// Runs one transaction to its commit, or until shutdown is requested.
@@ -143,6 +171,7 @@ impl Txn {
                     consumed += n;
                 }
                 _ = sleep, if timer.is_some() => {}
+                _ = new_version(&mut self.wake), if began.is_none() => return Ok(TxnEnd::Idle),
                 _ = stopped(shutdown) => {
                     self.abort();
                     return Ok(TxnEnd::Shutdown);
@@ -287,25 +316,50 @@ impl Txn {
             sequencer: state,
             ack_intents: intents.iter().map(|a| (a.journal.clone(), a.intent.clone())).collect(),
         };
-        // COMMIT POINT: the guest's writes and the checkpoint, in one write batch.
-        self.db.commit(writes, checkpoint.encode()).await.context("committing the store")?;
+        let record = LogRecord {
+            ops: writes.iter().map(|(k, v)| LogOp { key: k.to_vec(), value: v.map(<[u8]>::to_vec) }).collect(),
+            checkpoint: Some(checkpoint.encode()),
+            ..LogRecord::default()
+        };
+        crash_point("after-publish");
+        // COMMIT POINT: the guest's writes and the checkpoint, as one recovery-log
+        // record (fenced by this owner's register).
+        let (record, applied) = self.log.append(record, shutdown).await?;
+        crash_point("after-log-append");
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || db.apply_record_blocking(&record, &applied))
+            .await
+            .context("store task")?
+            .context("applying the committed record to the store")?;
         self.status.committed(consumed, read_through);
+        crash_point("after-commit");
         laps.mark("commit_wait");
 
         let client = self.client.clone();
-        let shutdown = shutdown.clone();
+        let ack_shutdown = shutdown.clone();
         self.prev_acks = Some(tokio::spawn(async move {
             for intent in intents {
                 let journal = intent.journal.to_string();
-                append_retrying(&*client, AppendRequest::new(journal.clone(), intent.intent), &shutdown)
+                append_retrying(&*client, AppendRequest::new(journal.clone(), intent.intent), &ack_shutdown)
                     .await
                     .with_context(|| format!("appending the ACK intent to {journal}"))?;
             }
             laps.mark("ack");
             Ok(())
         }));
+        self.log.maybe_snapshot(&self.db, shutdown).await?;
         Ok(())
     }
+}
+
+/// Resolves when `wake` sees a new version; never without one.
+async fn new_version(wake: &mut Option<watch::Receiver<SummerPlugin>>) {
+    if let Some(rx) = wake {
+        if rx.changed().await.is_ok() {
+            return;
+        }
+    }
+    std::future::pending().await
 }
 
 fn reader_gone(spec: &ShardSpec) -> anyhow::Error {

@@ -135,6 +135,15 @@ pub trait JournalClient: Send + Sync + 'static {
     /// Reads committed bytes from an offset.
     fn read(&self, req: ReadRequest) -> BoxStream<'static, Result<ReadChunk, JournalError>>;
 
+    /// Snapshots of the journals `selector` matches: the current set at once, then a
+    /// new snapshot whenever the matched set or one of its specs changes (Gazette's
+    /// List watch; write heads are as of each snapshot). Clients that cannot watch
+    /// yield one error.
+    fn watch(&self, selector: LabelSelector) -> BoxStream<'static, Result<Vec<JournalInfo>, JournalError>> {
+        let _ = selector;
+        futures::stream::once(async { Err(JournalError::Protocol("this journal client cannot watch".into())) }).boxed()
+    }
+
     /// A zero-byte append: resolves with the write head once every append started
     /// before it has committed.
     fn barrier(&self, journal: &str) -> BoxFuture<'static, Result<i64, JournalError>> {
@@ -179,6 +188,32 @@ impl JournalClient for LocalClient {
     fn append(&self, req: AppendRequest) -> BoxFuture<'static, Result<AppendResult, JournalError>> {
         let s = self.storage.clone();
         async move { s.append(&req).await }.boxed()
+    }
+
+    fn watch(&self, selector: LabelSelector) -> BoxStream<'static, Result<Vec<JournalInfo>, JournalError>> {
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let storage = self.storage.clone();
+        tokio::spawn(async move {
+            let mut revisions = storage.subscribe_revision();
+            let mut last = None;
+            loop {
+                revisions.borrow_and_update();
+                let snapshot = storage.list(&selector).map(|(_, js)| js);
+                let key = snapshot.as_ref().ok().map(|js| js.iter().map(|j| (j.spec.name.clone(), j.mod_revision)).collect::<Vec<_>>());
+                if key.is_none() || key != last {
+                    let failed = snapshot.is_err();
+                    if tx.send(snapshot).await.is_err() || failed {
+                        return;
+                    }
+                    last = key;
+                }
+                tokio::select! {
+                    changed = revisions.changed() => if changed.is_err() { return },
+                    _ = tx.closed() => return,
+                }
+            }
+        });
+        tokio_stream::wrappers::ReceiverStream::new(rx).boxed()
     }
 
     fn read(&self, req: ReadRequest) -> BoxStream<'static, Result<ReadChunk, JournalError>> {

@@ -30,6 +30,8 @@ pub struct Commit {
     pub head: i64,
     /// Set when the journal stops serving (deleted, I/O failure, shutdown).
     pub closed: Option<Arc<str>>,
+    /// Set when the journal was deleted (readers then answer "not found").
+    pub deleted: bool,
 }
 
 /// A journal spec with its revisions.
@@ -108,7 +110,7 @@ impl Journal {
             dir: dir.to_path_buf(),
             spec: Mutex::new(spec),
             state: Mutex::new(state),
-            commit_tx: watch::Sender::new(Commit { head: rec.head, closed: None }),
+            commit_tx: watch::Sender::new(Commit { head: rec.head, closed: None, deleted: false }),
             syncer,
         }))
     }
@@ -150,10 +152,21 @@ impl Journal {
 
     /// Stops the journal: pending and future appends and reads fail with `why`.
     pub fn close(&self, why: &str) {
+        self.close_with(why, false);
+    }
+
+    /// Closes the journal because it was deleted (readers then answer "not found").
+    pub fn close_deleted(&self) {
+        self.close_with("journal deleted", true);
+    }
+
+    fn close_with(&self, why: &str, deleted: bool) {
         let why: Arc<str> = why.into();
         lock(&self.state).closed.get_or_insert_with(|| why.clone());
+        // One update, so that a woken reader sees `deleted` together with `closed`.
         self.commit_tx.send_modify(|c| {
             c.closed.get_or_insert(why);
+            c.deleted |= deleted;
         });
     }
 
@@ -193,6 +206,9 @@ impl Journal {
             .map_err(|_| JournalError::Unavailable(format!("journal {:?} closed", self.name)))?
             .clone();
         if commit.head < end {
+            if commit.deleted {
+                return Err(JournalError::NotFound { journal: self.name.clone() });
+            }
             let why = commit.closed.as_deref().unwrap_or("closed");
             return Err(JournalError::Unavailable(format!("journal {:?}: {why}", self.name)));
         }

@@ -107,6 +107,9 @@ async fn serve(journal: &Journal, req: ReadRequest, metadata_only: bool, max_chu
             }
             continue;
         }
+        if commit.deleted {
+            return Err(JournalError::NotFound { journal: journal.name().to_string() });
+        }
         if let Some(why) = &commit.closed {
             return Err(JournalError::Unavailable(format!("journal {:?}: {why}", journal.name())));
         }

@@ -47,7 +47,8 @@ pub struct Storage {
     /// The group committer shared by all journals.
     syncer: Arc<Syncer>,
     /// Holds an exclusive `flock` on `LOCK` while open: one process per data dir.
-    _lock: std::fs::File,
+    /// Released by [`Storage::shutdown`], even while other references remain.
+    lock: Mutex<Option<std::fs::File>>,
 }
 
 impl Storage {
@@ -83,7 +84,7 @@ impl Storage {
             apply_lock: Mutex::new(()),
             revision: watch::Sender::new(revision.max(1)),
             syncer,
-            _lock: lock,
+            lock: Mutex::new(Some(lock)),
         }))
     }
 
@@ -224,7 +225,7 @@ impl Storage {
     fn delete(&self, name: &str) -> Result<(), JournalError> {
         let journal = self.journals.write().unwrap_or_else(|p| p.into_inner()).remove(name);
         if let Some(journal) = journal {
-            journal.close("journal deleted");
+            journal.close_deleted();
             let dir = journal.dir();
             std::fs::remove_dir_all(dir).map_err(|e| JournalError::io(format!("removing {}", dir.display()), e))?;
             sync_dir(&self.dir.join("journals"))?;
@@ -277,6 +278,9 @@ impl Storage {
         for journal in self.journals.read().unwrap_or_else(|p| p.into_inner()).values() {
             journal.close("storage shut down");
         }
+        // Closing the file releases the flock: the directory may be opened again at
+        // once, even if tasks still hold references to this (closed) storage.
+        self.lock.lock().unwrap_or_else(|p| p.into_inner()).take();
     }
 }
 

@@ -72,8 +72,11 @@ impl Syncer {
         let (m, cv) = &*self.queue;
         m.lock().unwrap_or_else(|p| p.into_inner()).shutdown = true;
         cv.notify_one();
-        if let Some(t) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            let _ = t.join();
+        let mut thread = self.thread.lock().unwrap_or_else(|p| p.into_inner());
+        // The last handle may be dropped on the sync thread itself (it briefly owns
+        // journals, which own the syncer): it then exits on its own.
+        if thread.as_ref().is_some_and(|t| t.thread().id() != std::thread::current().id()) {
+            let _ = thread.take().map(JoinHandle::join);
         }
     }
 }

@@ -38,6 +38,9 @@ pub enum DecodeErrorKind {
     /// The `UUID` member is not a version-1 (or nil) UUID string.
     #[error("invalid \"UUID\" field: {0}")]
     InvalidUuid(String),
+    /// The line is longer than the decoder's limit; the rest of it is skipped.
+    #[error("line longer than {0} bytes; skipped to the next line")]
+    TooLong(usize),
 }
 
 /// A line of a journal that is not a valid message frame.
@@ -125,6 +128,10 @@ impl<'de> Visitor<'de> for UuidVisitor {
     }
 }
 
+/// Longest frame a decoder buffers (16 MiB): a journal without newlines cannot make a
+/// reader grow without bound.
+pub const MAX_FRAME_BYTES: usize = 16 << 20;
+
 /// Splits a journal's bytes into frames and decodes each into an [`Envelope`].
 ///
 /// Feed it bytes in journal order with [`push`](Self::push); take frames with
@@ -139,12 +146,29 @@ pub struct FrameDecoder {
     buf: BytesMut,
     /// How far into `buf` the newline search has already looked.
     scanned: usize,
+    /// Longest line accepted.
+    max_frame: usize,
+    /// Whether the rest of an over-long line is being discarded.
+    skipping: bool,
 }
 
 impl FrameDecoder {
     /// A decoder whose first pushed byte is at `offset` of `journal`.
     pub fn new(journal: impl Into<Arc<str>>, offset: Offset) -> FrameDecoder {
-        FrameDecoder { journal: journal.into(), offset, buf: BytesMut::new(), scanned: 0 }
+        FrameDecoder {
+            journal: journal.into(),
+            offset,
+            buf: BytesMut::new(),
+            scanned: 0,
+            max_frame: MAX_FRAME_BYTES,
+            skipping: false,
+        }
+    }
+
+    /// Uses `max` instead of [`MAX_FRAME_BYTES`] as the longest line accepted.
+    pub fn with_max_frame(mut self, max: usize) -> FrameDecoder {
+        self.max_frame = max;
+        self
     }
 
     /// Appends the next bytes of the journal.
@@ -170,21 +194,50 @@ impl FrameDecoder {
     /// The next complete frame, `None` if no complete line is buffered (an
     /// incomplete final line is not an error). A bad line yields `Some(Err)` and is
     /// skipped: the following call continues at the next line.
+    ///
+    /// A line longer than the limit yields one [`DecodeErrorKind::TooLong`] error as
+    /// soon as the limit is passed (its range ends where the decoder had read to), and
+    /// the rest of it is discarded without buffering.
     pub fn next_frame(&mut self) -> Option<Result<Envelope, DecodeError>> {
         let newline = self.buf[self.scanned..].iter().position(|&b| b == b'\n');
         let Some(i) = newline else {
             self.scanned = self.buf.len();
+            if self.skipping || self.buf.len() > self.max_frame {
+                let begin = self.offset;
+                self.discard(self.buf.len());
+                if !std::mem::replace(&mut self.skipping, true) {
+                    return Some(Err(self.error(begin, DecodeErrorKind::TooLong(self.max_frame))));
+                }
+            }
             return None;
         };
+        if std::mem::take(&mut self.skipping) {
+            self.discard(self.scanned + i + 1); // The tail of an over-long line.
+            return self.next_frame();
+        }
+        let begin = self.offset;
+        if self.scanned + i + 1 > self.max_frame {
+            self.discard(self.scanned + i + 1);
+            return Some(Err(self.error(begin, DecodeErrorKind::TooLong(self.max_frame))));
+        }
         let line = self.buf.split_to(self.scanned + i + 1).freeze();
         self.scanned = 0;
-        let begin = self.offset;
         let end = begin + line.len() as Offset;
         self.offset = end;
         Some(match extract_uuid(&line) {
             Ok(uuid) => Ok(Envelope { journal: self.journal.clone(), begin, end, uuid, message: line }),
             Err(kind) => Err(DecodeError { journal: self.journal.clone(), begin, end, kind }),
         })
+    }
+
+    fn discard(&mut self, n: usize) {
+        let _ = self.buf.split_to(n);
+        self.scanned = 0;
+        self.offset += n as Offset;
+    }
+
+    fn error(&self, begin: Offset, kind: DecodeErrorKind) -> DecodeError {
+        DecodeError { journal: self.journal.clone(), begin, end: self.offset, kind }
     }
 }
 
@@ -283,6 +336,34 @@ mod tests {
         let env = d.next_frame().unwrap().unwrap();
         assert_eq!((env.begin, env.end), (0, good.len() as i64));
         assert_eq!(d.incomplete_len(), 0);
+    }
+
+    #[test]
+    fn over_long_lines_are_reported_once_and_skipped_without_buffering() {
+        let good = format!("{{\"UUID\":\"{UUID}\"}}\n");
+        let mut d = FrameDecoder::new("j", 0).with_max_frame(good.len());
+        d.push(good.as_bytes());
+        d.push(&[b'x'; 30]);
+        assert!(d.next_frame().unwrap().is_ok());
+        assert!(d.next_frame().is_none(), "30 bytes are within the limit");
+        d.push(&[b'x'; 30]);
+        let err = d.next_frame().unwrap().unwrap_err();
+        let n = good.len() as i64;
+        assert_eq!((err.begin, err.end, err.kind.clone()), (n, n + 60, DecodeErrorKind::TooLong(good.len())));
+        assert_eq!(d.incomplete_len(), 0);
+        d.push(&[b'x'; 100]);
+        assert!(d.next_frame().is_none(), "reported once");
+        assert_eq!(d.incomplete_len(), 0);
+        d.push(b"xx\n");
+        d.push(good.as_bytes());
+        let env = d.next_frame().unwrap().unwrap();
+        assert_eq!((env.begin, env.end), (n + 163, 2 * n + 163));
+
+        // A complete line over the limit is one error for exactly its range.
+        d.push(format!("{}\n", "y".repeat(good.len())).as_bytes());
+        let err = d.next_frame().unwrap().unwrap_err();
+        assert_eq!((err.begin, err.end), (2 * n + 163, 3 * n + 164));
+        assert_eq!(MAX_FRAME_BYTES, 16 * 1024 * 1024);
     }
 
     #[test]

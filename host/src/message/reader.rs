@@ -141,6 +141,9 @@ impl UncommittedReader {
     /// [`ReaderError::Journal`] for a non-transient journal error.
     pub async fn next(&mut self) -> Result<Option<Envelope>, ReaderError> {
         loop {
+            if self.end_offset > 0 && self.decoder.offset() >= self.end_offset {
+                return Ok(None); // Never yield frames past the end, even if the server sent them.
+            }
             if let Some(frame) = self.decoder.next_frame() {
                 return Ok(Some(frame?));
             }
@@ -165,8 +168,11 @@ impl UncommittedReader {
                 Some(Ok(chunk)) => {
                     self.backoff.reset();
                     if chunk.offset != offset {
-                        // Content below `offset` is gone (Gazette's ErrOffsetJump): resume there.
-                        tracing::warn!(%journal, expected = offset, actual = chunk.offset, "read skipped ahead; dropping a partial line");
+                        // A read from -1 (the head) starts wherever the head is; otherwise
+                        // content below `offset` is gone (Gazette's ErrOffsetJump).
+                        if offset >= 0 {
+                            tracing::warn!(%journal, expected = offset, actual = chunk.offset, "read skipped ahead");
+                        }
                         self.decoder = FrameDecoder::new(journal, chunk.offset);
                     }
                     self.decoder.push(&chunk.content);

@@ -137,3 +137,24 @@ async fn decode_errors_are_reported_and_reading_continues() {
     assert_eq!(env.begin, 5);
     assert!(reader.next().await.unwrap().is_none());
 }
+
+#[tokio::test]
+async fn a_range_read_stops_at_its_end_offset_even_if_more_arrives() {
+    let n1 = L1.len() as Offset;
+    let client = Arc::new(Scripted::default());
+    // The scripted server ignores end_offset and sends both lines in one chunk.
+    client.streams.lock().unwrap().push_back(vec![chunk(0, b"{\"UUID\":\"a747c01e-2c29-11ea-8000-010203040506\",\"n\":1}\n{\"UUID\":\"a747c01f-2c29-11ea-8000-010203040506\",\"n\":2}\n")]);
+    let mut reader = UncommittedReader::new(client, J, 0, true).with_end_offset(n1);
+    assert_eq!(reader.next().await.unwrap().unwrap().end, n1);
+    assert!(reader.next().await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_read_that_starts_later_than_asked_resumes_at_the_served_offset() {
+    let client = Arc::new(Scripted::default());
+    client.streams.lock().unwrap().push_back(vec![chunk(100, L1), at_head(100 + L1.len() as Offset)]);
+    let mut reader = UncommittedReader::new(client, J, -1, false);
+    let env = reader.next().await.unwrap().unwrap();
+    assert_eq!((env.begin, env.end), (100, 100 + L1.len() as Offset));
+    assert!(reader.next().await.unwrap().is_none());
+}

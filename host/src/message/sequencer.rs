@@ -32,6 +32,10 @@ use super::journal_ids::{FastMap, JournalIds, JournalProducer};
 use super::ring::{Ring, RingSpan};
 use super::uuid::{Flags, ProducerId};
 
+/// How old a producer may get before a checkpoint forgets it (consumers use 24 h,
+/// relative to the newest acknowledged clock of the same journal).
+pub const PRUNE_HORIZON: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
 /// Gazette's default ring size (`ShardSpec.ring_buffer_size` of 0).
 pub const DEFAULT_RING_SIZE: usize = 8192;
 
@@ -94,18 +98,31 @@ pub enum SequencerError {
     DequeueInProgress(Arc<str>),
     /// `step` needs a replay that `start_replay` has not supplied.
     #[error("journal {journal} [{begin}, {end}) must be replayed (start_replay) before stepping")]
-    ReplayRequired { journal: Arc<str>, begin: Offset, end: Offset },
+    ReplayRequired {
+        /// The journal to re-read.
+        journal: Arc<str>,
+        /// First offset of the range.
+        begin: Offset,
+        /// End offset of the range (exclusive).
+        end: Offset,
+    },
     /// `start_replay` or `replay_range` was called with nothing to dequeue.
     #[error("no committed sequence is being dequeued")]
     NotDequeuing,
     /// A replayed envelope lies outside the requested journal range.
     #[error("replay of journal {journal}: envelope [{begin}, {end}) is outside [{want_begin}, {want_end}) of journal {want_journal}")]
     ReplayOutOfRange {
+        /// The replayed envelope's journal.
         journal: Arc<str>,
+        /// The replayed envelope's first offset.
         begin: Offset,
+        /// The replayed envelope's end offset.
         end: Offset,
+        /// The journal being replayed.
         want_journal: Arc<str>,
+        /// First offset of the replay range.
         want_begin: Offset,
+        /// End offset of the replay range.
         want_end: Offset,
     },
     /// An internal invariant does not hold (a bug, reported instead of panicking).

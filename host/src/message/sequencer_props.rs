@@ -276,8 +276,6 @@ fn read_committed(journals: &[Vec<Envelope>], ring: usize, rng: &mut Rng) -> Vec
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
-
     #[test]
     fn every_committed_message_is_delivered_exactly_once_and_no_rolled_back_one(
         producers in prop::collection::vec(producer(), 1..5),

@@ -328,7 +328,8 @@ fn checkpoints_prune_producers_older_than_the_horizon() {
         ],
     );
     assert_eq!(h.seq.checkpoint(Duration::ZERO).producers.len(), 2);
-    let kept = h.seq.checkpoint(Duration::from_secs(24 * 3600)).producers;
+    assert_eq!(PRUNE_HORIZON, Duration::from_secs(24 * 3600));
+    let kept = h.seq.checkpoint(PRUNE_HORIZON).producers;
     assert_eq!(kept.iter().map(|s| s.producer).collect::<Vec<_>>(), vec![B]);
     // A forgotten producer's old duplicate is accepted again (at-least-once beyond the horizon).
     assert_eq!(h.run(o(A, 10)).0, OutsideCommit);

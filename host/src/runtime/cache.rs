@@ -83,7 +83,11 @@ impl ComponentCache {
         let mut hasher = Sha256Hasher(Sha256::new());
         std::hash::Hash::hash(&engine.engine().precompile_compatibility_hash(), &mut hasher);
         let compat = hex(&hasher.0.finalize());
-        Self { engine, dir: dir.into(), compat }
+        Self {
+            engine,
+            dir: dir.into(),
+            compat,
+        }
     }
 
     /// The engine of this cache.
@@ -93,7 +97,8 @@ impl ComponentCache {
 
     /// Where the artifact of `version` is (or would be) stored.
     pub fn entry_path(&self, version: &PluginVersion) -> PathBuf {
-        self.dir.join(format!("{}-{}.cwasm", version.as_str(), &self.compat[..16]))
+        self.dir
+            .join(format!("{}-{}.cwasm", version.as_str(), &self.compat[..16]))
     }
 
     /// The component of the .wasm `bytes`: from the cache if a valid entry exists, else
@@ -115,7 +120,12 @@ impl ComponentCache {
         let path = self.entry_path(&version);
         if let Some(component) = self.read_entry(&path) {
             let elapsed = started.elapsed();
-            return Ok(CompiledComponent { component, version, outcome: CacheOutcome::Loaded, elapsed });
+            return Ok(CompiledComponent {
+                component,
+                version,
+                outcome: CacheOutcome::Loaded,
+                elapsed,
+            });
         }
         let artifact = self.engine.engine().precompile_component(bytes)?;
         // SAFETY: `artifact` was produced just now by this very engine.
@@ -124,7 +134,12 @@ impl ComponentCache {
             tracing::warn!(path = %path.display(), error = %e, "cannot write the plugin cache; compiling again on the next start");
         }
         let elapsed = started.elapsed();
-        Ok(CompiledComponent { component, version, outcome: CacheOutcome::Compiled, elapsed })
+        Ok(CompiledComponent {
+            component,
+            version,
+            outcome: CacheOutcome::Compiled,
+            elapsed,
+        })
     }
 
     /// The component in the entry at `path`, or `None` if it is missing, corrupted or
@@ -172,7 +187,11 @@ fn verified_payload(file: &[u8]) -> Option<&[u8]> {
 fn write_entry(path: &Path, artifact: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    // Unique per process and per write, so concurrent loads of one plugin never write
+    // into the same temporary file (the last rename wins; both contents are equal).
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_extension(format!("tmp-{}-{n}", std::process::id()));
     let mut file = Vec::with_capacity(CHECKSUM_LEN + artifact.len());
     file.extend_from_slice(&Sha256::digest(artifact));
     file.extend_from_slice(artifact);
@@ -208,7 +227,10 @@ mod tests {
     fn a_version_is_the_sha256_of_the_bytes() {
         // sha256("abc"), FIPS 180-2 test vector.
         let v = PluginVersion::of(b"abc");
-        assert_eq!(v.as_str(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            v.as_str(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
         assert_eq!(v.short(), "ba7816bf8f01");
     }
 

@@ -16,7 +16,7 @@
 //! guest spinning without calling the host is still trapped after `call_timeout`.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use wasmtime::component::{HasData, Linker, ResourceTable};
 use wasmtime::{Store, UpdateDeadline};
@@ -76,7 +76,10 @@ pub struct ChunkerState {
 
 impl WasiView for ChunkerState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -135,14 +138,22 @@ impl ChunkerPlugin {
             Some([0, b'a', b's', b'm', _, _, 0, 0]) => return Err(LoadError::CoreModule { plugin }.into()),
             _ => return Err(LoadError::NotWasm { plugin }.into()),
         }
-        let compiled = cache
-            .load_blocking(bytes)
-            .map_err(|e| LoadError::Compile { plugin: plugin.clone(), message: chain(&e) })?;
-        let world = |e: wasmtime::Error| ChunkerLoadError::World { plugin: plugin.clone(), message: chain(&e) };
+        let compiled = cache.load_blocking(bytes).map_err(|e| LoadError::Compile {
+            plugin: plugin.clone(),
+            message: chain(&e),
+        })?;
+        let world = |e: wasmtime::Error| ChunkerLoadError::World {
+            plugin: plugin.clone(),
+            message: chain(&e),
+        };
         let linker = chunker_linker(cache.engine().engine()).map_err(world)?;
         let pre = linker.instantiate_pre(&compiled.component).map_err(world)?;
         let pre = ChunkerPre::new(pre).map_err(world)?;
-        Ok(Self { version: compiled.version, pre, _engine: cache.engine().clone() })
+        Ok(Self {
+            version: compiled.version,
+            pre,
+            _engine: cache.engine().clone(),
+        })
     }
 
     /// The plugin's version.
@@ -165,7 +176,12 @@ impl ChunkerInstance {
     ///
     /// # Errors
     /// The guest's initialisation trapped, hit a limit or ran past the deadline.
-    pub fn instantiate(plugin: &ChunkerPlugin, owner: &str, limits: Limits, host: Box<dyn ChunkerHost>) -> Result<Self, CallError> {
+    pub fn instantiate(
+        plugin: &ChunkerPlugin,
+        owner: &str,
+        limits: Limits,
+        host: Box<dyn ChunkerHost>,
+    ) -> Result<Self, CallError> {
         let log = GuestLog::new(owner, plugin.version.short(), &limits);
         let timeout = limits.call_timeout;
         let now = Instant::now();
@@ -184,13 +200,7 @@ impl ChunkerInstance {
         store.set_epoch_deadline(PluginEngine::deadline_ticks(timeout));
         // The deadline counts the guest's running time since it last resumed: host
         // waits in between extend it (see the module docs).
-        store.epoch_deadline_callback(move |ctx| {
-            let running = ctx.data().resumed_at.elapsed();
-            match timeout.checked_sub(running) {
-                Some(left) if !left.is_zero() => Ok(UpdateDeadline::Continue(PluginEngine::deadline_ticks(left))),
-                _ => Ok(UpdateDeadline::Interrupt),
-            }
-        });
+        store.epoch_deadline_callback(move |ctx| Ok(on_deadline(ctx.data().resumed_at.elapsed(), timeout)));
         let chunker = plugin
             .pre
             .instantiate(&mut store)
@@ -217,7 +227,42 @@ impl ChunkerInstance {
     }
 }
 
+/// What to do when the epoch deadline fires after the guest has been running for
+/// `running` since it last resumed: interrupt it once that reaches `timeout`, else
+/// extend the deadline by what is left (host waits in between never count).
+fn on_deadline(running: Duration, timeout: Duration) -> UpdateDeadline {
+    match timeout.checked_sub(running) {
+        Some(left) if !left.is_zero() => UpdateDeadline::Continue(PluginEngine::deadline_ticks(left)),
+        _ => UpdateDeadline::Interrupt,
+    }
+}
+
 /// An error and its causes on one line.
 fn chain(err: &wasmtime::Error) -> String {
     err.chain().map(|c| c.to_string()).collect::<Vec<_>>().join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn continued_by(update: UpdateDeadline) -> Option<u64> {
+        match update {
+            UpdateDeadline::Continue(ticks) => Some(ticks),
+            UpdateDeadline::Interrupt => None,
+            _ => panic!("a synchronous store neither yields nor waits"),
+        }
+    }
+
+    #[test]
+    fn a_guest_is_interrupted_only_after_running_the_whole_timeout_since_it_resumed() {
+        let timeout = Duration::from_millis(200);
+        // Just resumed from a long host wait: the full timeout again (20 ticks + 1).
+        assert_eq!(continued_by(on_deadline(Duration::ZERO, timeout)), Some(21));
+        // Running for 150 ms: 50 ms left.
+        assert_eq!(continued_by(on_deadline(Duration::from_millis(150), timeout)), Some(6));
+        // Running for the whole timeout, or longer: interrupted.
+        assert_eq!(continued_by(on_deadline(timeout, timeout)), None);
+        assert_eq!(continued_by(on_deadline(Duration::from_secs(9), timeout)), None);
+    }
 }

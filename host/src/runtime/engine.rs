@@ -38,7 +38,10 @@ impl PluginEngine {
         config.epoch_interruption(true);
         let engine = Engine::new(&config)?;
         let ticker = Ticker::start(&engine)?;
-        Ok(Self { engine, _ticker: Arc::new(ticker) })
+        Ok(Self {
+            engine,
+            _ticker: Arc::new(ticker),
+        })
     }
 
     /// The wasmtime engine.
@@ -84,7 +87,10 @@ impl Ticker {
                     }
                 }
             })?;
-        Ok(Self { stop, thread: Some(thread) })
+        Ok(Self {
+            stop,
+            thread: Some(thread),
+        })
     }
 }
 

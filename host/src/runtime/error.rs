@@ -62,7 +62,10 @@ impl CallError {
     /// Classifies an error returned by wasmtime for a call of `call`.
     pub(crate) fn from_wasmtime(call: &'static str, err: wasmtime::Error, timeout: Duration) -> Self {
         if let Some(limit) = err.downcast_ref::<LimitExceeded>() {
-            return Self::Limit { call, limit: limit.clone() };
+            return Self::Limit {
+                call,
+                limit: limit.clone(),
+            };
         }
         if err.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) {
             return Self::Deadline { call, timeout };

@@ -152,12 +152,18 @@ mod tests {
         assert_eq!(r, Ok(None));
         assert_eq!(host.published, vec![(vec![7; 16], b"{}".to_vec())]);
         assert_eq!(host.waits, vec![Duration::from_millis(1500)]);
-        assert!(resumed_at >= before, "the guest's running time restarts after a host call");
+        assert!(
+            resumed_at >= before,
+            "the guest's running time restarts after a host call"
+        );
     }
 
     #[test]
     fn a_short_stream_id_is_a_domain_error_and_an_oversized_chunk_traps() {
-        let limits = Limits { message_bytes: 8, ..Limits::default() };
+        let limits = Limits {
+            message_bytes: 8,
+            ..Limits::default()
+        };
         let ((short, big, read), host, _) = with_view(&limits, |v| {
             (
                 v.publish_chunk(vec![1; 15], b"{}".to_vec()).unwrap(),

@@ -72,7 +72,11 @@ impl LimitExceeded {
     /// `Err(LimitExceeded)` if `actual > limit`.
     pub fn check(name: &'static str, limit: usize, actual: usize) -> Result<(), LimitExceeded> {
         if actual > limit {
-            Err(LimitExceeded { name, limit: limit as u64, actual: actual as u64 })
+            Err(LimitExceeded {
+                name,
+                limit: limit as u64,
+                actual: actual as u64,
+            })
         } else {
             Ok(())
         }
@@ -104,22 +108,12 @@ impl GuestLimiter {
 }
 
 impl wasmtime::ResourceLimiter for GuestLimiter {
-    fn memory_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         LimitExceeded::check("memory_bytes", self.memory_bytes, desired)?;
         Ok(true)
     }
 
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         LimitExceeded::check("table_elements", self.table_elements, desired)?;
         Ok(true)
     }
@@ -143,11 +137,20 @@ mod tests {
         assert_eq!(l.value_bytes, 1024 * 1024);
         assert_eq!(l.message_bytes, 1024 * 1024);
         assert_eq!(l.txn_publish_bytes, 64 * 1024 * 1024);
+        assert_eq!(l.txn_messages, 100_000);
+        assert_eq!(l.table_elements, 100_000);
+        assert_eq!(l.instances, 64);
+        assert_eq!(l.log_line_bytes, 1024);
+        assert_eq!(l.txn_log_bytes, 256 * 1024);
     }
 
     #[test]
     fn the_limiter_allows_up_to_the_cap_and_names_the_limit_past_it() {
-        let limits = Limits { memory_bytes: 1 << 20, table_elements: 10, ..Limits::default() };
+        let limits = Limits {
+            memory_bytes: 1 << 20,
+            table_elements: 10,
+            ..Limits::default()
+        };
         let mut limiter = GuestLimiter::new(&limits);
         assert!(limiter.memory_growing(0, 1 << 20, None).unwrap());
         let err = limiter.memory_growing(1 << 20, (1 << 20) + 65536, None).unwrap_err();

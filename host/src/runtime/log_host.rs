@@ -140,7 +140,11 @@ mod tests {
 
     #[test]
     fn lines_past_the_transaction_budget_are_dropped_and_counted() {
-        let limits = Limits { log_line_bytes: 8, txn_log_bytes: 20, ..Limits::default() };
+        let limits = Limits {
+            log_line_bytes: 8,
+            txn_log_bytes: 20,
+            ..Limits::default()
+        };
         let log = GuestLog::new("chunks-part-000", "abcdef012345", &limits);
         let mut view = LogView { log: &log };
         // A 100-byte line is truncated to 8 bytes first, and costs only those 8.

@@ -44,3 +44,6 @@ pub mod chunker;
 pub mod journals_host;
 pub use chunker::{ChunkerInstance, ChunkerLoadError, ChunkerPlugin};
 pub use journals_host::ChunkerHost;
+pub mod plugin_watch;
+pub mod reload;
+pub use reload::{Refusal, Reloaded, Reloader};

@@ -78,13 +78,17 @@ impl SummerPlugin {
     /// A [`LoadError`] naming `path`.
     pub async fn load_file(cache: &ComponentCache, path: &Path) -> Result<Self, LoadError> {
         let name = path.display().to_string();
-        let bytes = tokio::fs::read(path)
-            .await
-            .map_err(|source| LoadError::Read { path: name.clone(), source })?;
+        let bytes = tokio::fs::read(path).await.map_err(|source| LoadError::Read {
+            path: name.clone(),
+            source,
+        })?;
         let cache = cache.clone();
         tokio::task::spawn_blocking(move || Self::load_blocking(&cache, &bytes, &name))
             .await
-            .map_err(|e| LoadError::Compile { plugin: path.display().to_string(), message: e.to_string() })?
+            .map_err(|e| LoadError::Compile {
+                plugin: path.display().to_string(),
+                message: e.to_string(),
+            })?
     }
 
     /// Compiles (or loads from `cache`) and checks the plugin `bytes`, called `name` in
@@ -99,10 +103,14 @@ impl SummerPlugin {
             Some([0, b'a', b's', b'm', _, _, 0, 0]) => return Err(LoadError::CoreModule { plugin }),
             _ => return Err(LoadError::NotWasm { plugin }),
         }
-        let compiled = cache
-            .load_blocking(bytes)
-            .map_err(|e| LoadError::Compile { plugin: plugin.clone(), message: chain(&e) })?;
-        let world = |e: wasmtime::Error| LoadError::World { plugin: plugin.clone(), message: chain(&e) };
+        let compiled = cache.load_blocking(bytes).map_err(|e| LoadError::Compile {
+            plugin: plugin.clone(),
+            message: chain(&e),
+        })?;
+        let world = |e: wasmtime::Error| LoadError::World {
+            plugin: plugin.clone(),
+            message: chain(&e),
+        };
         let linker = summer_linker(cache.engine().engine()).map_err(world)?;
         let pre = linker.instantiate_pre(&compiled.component).map_err(world)?;
         let pre = SummerPre::new(pre).map_err(world)?;

@@ -47,9 +47,15 @@ impl Host for PublisherView<'_> {
         let limits = self.limits;
         LimitExceeded::check("message_bytes", limits.message_bytes, message.len())?;
         LimitExceeded::check("txn_messages", limits.txn_messages, self.txn.messages.len() + 1)?;
-        LimitExceeded::check("txn_publish_bytes", limits.txn_publish_bytes, self.txn.bytes + message.len())?;
+        LimitExceeded::check(
+            "txn_publish_bytes",
+            limits.txn_publish_bytes,
+            self.txn.bytes + message.len(),
+        )?;
         if !self.journals.contains(&journal) {
-            return Ok(Err(format!("journal {journal} does not exist (or is not writable by this shard)")));
+            return Ok(Err(format!(
+                "journal {journal} does not exist (or is not writable by this shard)"
+            )));
         }
         if let Err(e) = check_json_object(&message) {
             return Ok(Err(format!("message to {journal} is not a JSON object: {e}")));
@@ -93,14 +99,26 @@ mod tests {
     #[test]
     fn valid_publishes_are_kept_in_order() {
         let (journals, limits, mut txn) = (journals(), Limits::default(), Publishes::default());
-        let mut view = PublisherView { txn: &mut txn, journals: &journals, limits: &limits };
+        let mut view = PublisherView {
+            txn: &mut txn,
+            journals: &journals,
+            limits: &limits,
+        };
         view.publish(SUMS.into(), br#"{"SeqNo":1}"#.to_vec()).unwrap().unwrap();
-        view.publish(SUMS.into(), b" {\"SeqNo\":2}\n".to_vec()).unwrap().unwrap();
+        view.publish(SUMS.into(), b" {\"SeqNo\":2}\n".to_vec())
+            .unwrap()
+            .unwrap();
         assert_eq!(
             txn.messages,
             vec![
-                Published { journal: SUMS.into(), message: br#"{"SeqNo":1}"#.to_vec() },
-                Published { journal: SUMS.into(), message: b" {\"SeqNo\":2}\n".to_vec() },
+                Published {
+                    journal: SUMS.into(),
+                    message: br#"{"SeqNo":1}"#.to_vec()
+                },
+                Published {
+                    journal: SUMS.into(),
+                    message: b" {\"SeqNo\":2}\n".to_vec()
+                },
             ]
         );
         assert_eq!(txn.bytes, 11 + 13);
@@ -109,7 +127,11 @@ mod tests {
     #[test]
     fn unknown_journals_and_non_objects_are_guest_errors() {
         let (journals, limits, mut txn) = (journals(), Limits::default(), Publishes::default());
-        let mut view = PublisherView { txn: &mut txn, journals: &journals, limits: &limits };
+        let mut view = PublisherView {
+            txn: &mut txn,
+            journals: &journals,
+            limits: &limits,
+        };
         let cases: &[(&str, &[u8], &str)] = &[
             ("examples/nope", b"{}", "journal examples/nope does not exist"),
             (SUMS, b"[1,2]", "is not a JSON object: found a JSON array"),
@@ -127,21 +149,43 @@ mod tests {
     #[test]
     fn sizes_and_counts_past_the_limits_trap_by_name() {
         let journals = journals();
-        let limits = Limits { message_bytes: 10, txn_messages: 3, txn_publish_bytes: 25, ..Limits::default() };
+        let limits = Limits {
+            message_bytes: 10,
+            txn_messages: 3,
+            txn_publish_bytes: 25,
+            ..Limits::default()
+        };
         let name = |e: wasmtime::Error| e.downcast_ref::<LimitExceeded>().unwrap().name;
 
         let mut txn = Publishes::default();
-        let mut view = PublisherView { txn: &mut txn, journals: &journals, limits: &limits };
-        assert_eq!(name(view.publish(SUMS.into(), br#"{"a":"xxxx"}"#.to_vec()).unwrap_err()), "message_bytes");
+        let mut view = PublisherView {
+            txn: &mut txn,
+            journals: &journals,
+            limits: &limits,
+        };
+        assert_eq!(
+            name(view.publish(SUMS.into(), br#"{"a":"xxxx"}"#.to_vec()).unwrap_err()),
+            "message_bytes"
+        );
         for _ in 0..3 {
             view.publish(SUMS.into(), b"{}".to_vec()).unwrap().unwrap();
         }
-        assert_eq!(name(view.publish(SUMS.into(), b"{}".to_vec()).unwrap_err()), "txn_messages");
+        assert_eq!(
+            name(view.publish(SUMS.into(), b"{}".to_vec()).unwrap_err()),
+            "txn_messages"
+        );
 
         let mut txn = Publishes::default();
-        let mut view = PublisherView { txn: &mut txn, journals: &journals, limits: &limits };
+        let mut view = PublisherView {
+            txn: &mut txn,
+            journals: &journals,
+            limits: &limits,
+        };
         view.publish(SUMS.into(), br#"{"a":"xx"}"#.to_vec()).unwrap().unwrap(); // 10
         view.publish(SUMS.into(), br#"{"a":"xx"}"#.to_vec()).unwrap().unwrap(); // 20
-        assert_eq!(name(view.publish(SUMS.into(), br#"{"a":1}"#.to_vec()).unwrap_err()), "txn_publish_bytes");
+        assert_eq!(
+            name(view.publish(SUMS.into(), br#"{"a":1}"#.to_vec()).unwrap_err()),
+            "txn_publish_bytes"
+        );
     }
 }

@@ -44,7 +44,10 @@ pub struct HostState {
 
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -88,9 +91,6 @@ pub fn summer_linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
         journals: &s.journals,
         limits: &s.limits,
     })?;
-    bindings::summer::streamsum::plugin::types::add_to_linker::<HostState, HasSelf<HostState>>(
-        &mut linker,
-        |s| s,
-    )?;
+    bindings::summer::streamsum::plugin::types::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
     Ok(linker)
 }

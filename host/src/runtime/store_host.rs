@@ -64,9 +64,17 @@ mod tests {
         set.put(b"committed".to_vec(), b"old".to_vec());
         db.commit_blocking(&set, b"cp").unwrap();
 
-        let limits = Limits { key_bytes: 16, value_bytes: 32, ..Limits::default() };
+        let limits = Limits {
+            key_bytes: 16,
+            value_bytes: 32,
+            ..Limits::default()
+        };
         let mut overlay = TxnOverlay::new();
-        let mut view = StoreView { overlay: &mut overlay, db: &db, limits: &limits };
+        let mut view = StoreView {
+            overlay: &mut overlay,
+            db: &db,
+            limits: &limits,
+        };
 
         assert_eq!(view.get(b"committed".to_vec()).unwrap(), Some(b"old".to_vec()));
         view.put(b"committed".to_vec(), b"new".to_vec()).unwrap();

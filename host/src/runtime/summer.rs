@@ -124,7 +124,9 @@ impl SummerInstance {
     /// Any [`CallError`]; the instance is then unusable.
     pub fn consume(&mut self, batch: &MessageBatch) -> Result<(), CallError> {
         let wit = &batch.wit;
-        self.call("consume", |summer, store| summer.streamsum_plugin_consumer().call_consume(store, wit))
+        self.call("consume", |summer, store| {
+            summer.streamsum_plugin_consumer().call_consume(store, wit)
+        })
     }
 
     /// Calls the guest's `finalize-txn`, then ends the transaction: returns its store

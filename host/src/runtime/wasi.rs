@@ -80,7 +80,12 @@ pub struct GuestOutput {
 
 impl GuestOutput {
     fn new(log: Arc<GuestLog>, source: &'static str, level: Level) -> Self {
-        Self { log, source, level, partial: Arc::default() }
+        Self {
+            log,
+            source,
+            level,
+            partial: Arc::default(),
+        }
     }
 
     /// Appends `bytes`, logging every completed line. An unfinished line longer than
@@ -200,7 +205,10 @@ mod tests {
 
     #[test]
     fn an_endless_line_is_cut_and_does_not_grow_the_buffer() {
-        let limits = Limits { log_line_bytes: 10, ..Limits::default() };
+        let limits = Limits {
+            log_line_bytes: 10,
+            ..Limits::default()
+        };
         let log = GuestLog::new("s", "v", &limits);
         let mut out = GuestOutput::new(log, "stderr", Level::Warn);
         let text = capture(|| {
@@ -210,7 +218,10 @@ mod tests {
         });
         // 1000 bytes without a newline: emitted every 20 buffered bytes, each cut to 10.
         assert_eq!(text.lines().count(), 50, "{text}");
-        assert!(text.lines().all(|l| l.contains("0123456789… [10 bytes truncated]")), "{text}");
+        assert!(
+            text.lines().all(|l| l.contains("0123456789… [10 bytes truncated]")),
+            "{text}"
+        );
         assert!(out.partial.lock().unwrap().is_empty());
     }
 }

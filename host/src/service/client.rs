@@ -70,6 +70,38 @@ impl GrpcJournalClient {
         Ok(out)
     }
 
+    /// Forwards List-watch snapshots (frames up to the empty end-of-snapshot marker),
+    /// with write heads, until the receiver or the broker goes away.
+    async fn watch_loop(
+        &self,
+        selector: LabelSelector,
+        tx: &mpsc::Sender<Result<Vec<JournalInfo>, JournalError>>,
+    ) -> Result<(), JournalError> {
+        let req = proto::ListRequest { selector: Some(selector_out(&selector)), watch: true, watch_resume: None };
+        let mut stream = self.stub.clone().list(req).await.map_err(from_status)?.into_inner();
+        let mut snapshot: Vec<JournalInfo> = Vec::new();
+        while let Some(frame) = stream.message().await.map_err(from_status)? {
+            if frame.status != 0 {
+                return Err(status_error(frame.status, "(list watch)"));
+            }
+            if frame.header.is_none() && frame.journals.is_empty() {
+                let mut infos = std::mem::take(&mut snapshot);
+                for info in infos.iter_mut() {
+                    info.write_head = self.write_head(&info.spec.name).await?;
+                }
+                if tx.send(Ok(infos)).await.is_err() {
+                    return Ok(());
+                }
+                continue;
+            }
+            for j in frame.journals {
+                let spec = spec_in(j.spec.unwrap_or_default())?;
+                snapshot.push(JournalInfo { spec, create_revision: j.create_revision, mod_revision: j.mod_revision, write_head: 0 });
+            }
+        }
+        Err(JournalError::Unavailable("the broker ended the List watch".into()))
+    }
+
     /// The committed write head of `journal` (a metadata-only, non-blocking read at -1).
     pub async fn write_head(&self, journal: &str) -> Result<i64, JournalError> {
         let req = proto::ReadRequest { journal: journal.to_string(), offset: -1, metadata_only: true, ..Default::default() };
@@ -128,6 +160,17 @@ impl JournalClient for GrpcJournalClient {
             append_result(resp, &journal)
         }
         .boxed()
+    }
+
+    fn watch(&self, selector: LabelSelector) -> BoxStream<'static, Result<Vec<JournalInfo>, JournalError>> {
+        let (tx, rx) = mpsc::channel(4);
+        let this = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = this.watch_loop(selector, &tx).await {
+                let _ = tx.send(Err(e)).await;
+            }
+        });
+        ReceiverStream::new(rx).boxed()
     }
 
     fn read(&self, req: ReadRequest) -> BoxStream<'static, Result<ReadChunk, JournalError>> {

@@ -29,11 +29,21 @@ pub fn from_status(s: tonic::Status) -> JournalError {
         Code::Unavailable | Code::Cancelled | Code::DeadlineExceeded | Code::Aborted | Code::Unknown => {
             JournalError::Unavailable(msg)
         }
+        // A connection cut mid-request (a broker restarting) surfaces from hyper/h2 as
+        // an INTERNAL status; it is as transient as a refused connection.
+        Code::Internal if is_connection_failure(s.message()) => JournalError::Unavailable(msg),
         Code::InvalidArgument | Code::OutOfRange | Code::ResourceExhausted | Code::FailedPrecondition => {
             JournalError::Invalid(s.message().trim_start_matches("invalid request: ").to_string())
         }
         _ => JournalError::Protocol(msg),
     }
+}
+
+/// Whether an INTERNAL status's message describes the transport, not the broker.
+fn is_connection_failure(message: &str) -> bool {
+    ["h2 protocol error", "transport error", "connection reset", "broken pipe", "connection closed"]
+        .iter()
+        .any(|m| message.to_ascii_lowercase().contains(m))
 }
 
 /// The Gazette status a journal error is reported as, if it has one.
@@ -165,6 +175,23 @@ pub fn sha1_in(s: &proto::Sha1Sum) -> [u8; 20] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn statuses_map_to_transient_or_permanent_errors() {
+        use tonic::{Code, Status};
+        let cases = [
+            (Status::unavailable("connection refused"), true),
+            (Status::internal("h2 protocol error: error reading a body from connection"), true),
+            (Status::internal("transport error"), true),
+            (Status::internal("a bug in the broker"), false),
+            (Status::invalid_argument("bad journal name"), false),
+            (Status::new(Code::NotFound, "nope"), false),
+        ];
+        for (status, transient) in cases {
+            let text = status.message().to_string();
+            assert_eq!(from_status(status).is_transient(), transient, "{text}");
+        }
+    }
 
     #[test]
     fn specs_and_sums_round_trip_through_proto() {

@@ -70,6 +70,20 @@ impl EmbeddedBroker {
     /// # Errors
     /// Storage that cannot be opened or journals that cannot be created.
     pub async fn start(data_dir: &Path, listener: TcpListener, opts: EmbeddedOptions) -> anyhow::Result<Self> {
+        Self::start_with_control(data_dir, listener, opts, None).await
+    }
+
+    /// As [`EmbeddedBroker::start`], also serving the host's `streamsum.Control`
+    /// service (issue 7) on the same address.
+    ///
+    /// # Errors
+    /// See [`EmbeddedBroker::start`].
+    pub async fn start_with_control(
+        data_dir: &Path,
+        listener: TcpListener,
+        opts: EmbeddedOptions,
+        control: Option<super::control::ControlServer<super::control::Control>>,
+    ) -> anyhow::Result<Self> {
         let dir = data_dir.to_path_buf();
         let storage = tokio::task::spawn_blocking(move || Storage::open(&dir))
             .await?
@@ -91,6 +105,7 @@ impl EmbeddedBroker {
         let server = tokio::spawn(
             tonic::transport::Server::builder()
                 .add_service(service)
+                .add_optional_service(control)
                 .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
                     let _ = stop.wait_for(|s| *s).await;
                 }),

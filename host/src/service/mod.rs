@@ -6,6 +6,8 @@
 
 mod append_api;
 mod client;
+pub mod control;
+pub mod control_cli;
 pub mod convert;
 mod embedded;
 pub mod gazctl;

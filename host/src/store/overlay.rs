@@ -124,12 +124,19 @@ mod tests {
         txn.put(b"c".to_vec(), b"new".to_vec());
 
         assert_eq!(txn.get_with(b"a", committed).unwrap(), Some(b"mine".to_vec()));
-        assert_eq!(txn.get_with(b"b", committed).unwrap(), None, "own delete hides committed");
+        assert_eq!(
+            txn.get_with(b"b", committed).unwrap(),
+            None,
+            "own delete hides committed"
+        );
         assert_eq!(txn.get_with(b"c", committed).unwrap(), Some(b"new".to_vec()));
         assert_eq!(txn.get_with(b"z", committed).unwrap(), None);
 
         let untouched = TxnOverlay::new();
-        assert_eq!(untouched.get_with(b"a", committed).unwrap(), Some(b"committed-a".to_vec()));
+        assert_eq!(
+            untouched.get_with(b"a", committed).unwrap(),
+            Some(b"committed-a".to_vec())
+        );
     }
 
     #[test]

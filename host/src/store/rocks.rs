@@ -62,17 +62,21 @@ pub enum StoreError {
 #[derive(Clone)]
 pub struct ShardDb {
     /// The database directory, for error messages.
-    dir: Arc<PathBuf>,
+    pub(super) dir: Arc<PathBuf>,
     /// The open database (RocksDB handles are thread-safe).
-    db: Arc<DB>,
-    /// Whether commits wait for the WAL to be fsynced. Until the recovery log exists
-    /// this is what makes a commit durable.
-    sync: bool,
+    pub(super) db: Arc<DB>,
+    /// Whether commits wait for the WAL to be fsynced. Without a recovery log this is
+    /// what makes a commit durable; with one, the log is (and the local database is
+    /// caught up from it after a crash).
+    pub(super) sync: bool,
 }
 
 impl std::fmt::Debug for ShardDb {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ShardDb").field("dir", &self.dir).field("sync", &self.sync).finish()
+        f.debug_struct("ShardDb")
+            .field("dir", &self.dir)
+            .field("sync", &self.sync)
+            .finish()
     }
 }
 
@@ -93,18 +97,27 @@ impl ShardDb {
 
     /// As [`ShardDb::open`], synchronously, choosing whether commits are fsynced.
     pub fn open_blocking(dir: &Path, sync: bool) -> Result<Self, StoreError> {
-        let open_err = |source| StoreError::Open { dir: dir.to_owned(), source };
+        let open_err = |source| StoreError::Open {
+            dir: dir.to_owned(),
+            source,
+        };
         let mut opts = Options::default();
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
         // As Gazette's store: keep MANIFEST churn small.
         opts.set_max_manifest_file_size(128 << 10);
         if let Some(parent) = dir.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|source| StoreError::CreateDir { dir: parent.to_owned(), source })?;
+            std::fs::create_dir_all(parent).map_err(|source| StoreError::CreateDir {
+                dir: parent.to_owned(),
+                source,
+            })?;
         }
         let db = DB::open(&opts, dir).map_err(open_err)?;
-        Ok(Self { dir: Arc::new(dir.to_owned()), db: Arc::new(db), sync })
+        Ok(Self {
+            dir: Arc::new(dir.to_owned()),
+            db: Arc::new(db),
+            sync,
+        })
     }
 
     /// The database directory.
@@ -118,9 +131,10 @@ impl ShardDb {
     /// # Errors
     /// [`StoreError::Read`].
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        self.db
-            .get(guest_key(key))
-            .map_err(|source| StoreError::Read { dir: self.dir.to_path_buf(), source })
+        self.db.get(guest_key(key)).map_err(|source| StoreError::Read {
+            dir: self.dir.to_path_buf(),
+            source,
+        })
     }
 
     /// Commits a transaction: its guest writes and its checkpoint, as one atomic
@@ -132,7 +146,10 @@ impl ShardDb {
         let this = self.clone();
         tokio::task::spawn_blocking(move || this.commit_blocking(&writes, &checkpoint))
             .await
-            .map_err(|source| StoreError::Task { dir: self.dir.to_path_buf(), source })?
+            .map_err(|source| StoreError::Task {
+                dir: self.dir.to_path_buf(),
+                source,
+            })?
     }
 
     /// As [`ShardDb::commit`], synchronously.
@@ -148,9 +165,10 @@ impl ShardDb {
         let mut opts = WriteOptions::default();
         opts.set_sync(self.sync);
         // COMMIT POINT (store): state and checkpoint land together or not at all.
-        self.db
-            .write_opt(batch, &opts)
-            .map_err(|source| StoreError::Commit { dir: self.dir.to_path_buf(), source })
+        self.db.write_opt(batch, &opts).map_err(|source| StoreError::Commit {
+            dir: self.dir.to_path_buf(),
+            source,
+        })
     }
 
     /// The checkpoint of the last committed transaction, or `None` for a new database.
@@ -161,14 +179,18 @@ impl ShardDb {
         let this = self.clone();
         tokio::task::spawn_blocking(move || this.load_checkpoint_blocking())
             .await
-            .map_err(|source| StoreError::Task { dir: self.dir.to_path_buf(), source })?
+            .map_err(|source| StoreError::Task {
+                dir: self.dir.to_path_buf(),
+                source,
+            })?
     }
 
     /// As [`ShardDb::load_checkpoint`], synchronously.
     pub fn load_checkpoint_blocking(&self) -> Result<Option<Vec<u8>>, StoreError> {
-        self.db
-            .get(CHECKPOINT_KEY)
-            .map_err(|source| StoreError::Read { dir: self.dir.to_path_buf(), source })
+        self.db.get(CHECKPOINT_KEY).map_err(|source| StoreError::Read {
+            dir: self.dir.to_path_buf(),
+            source,
+        })
     }
 }
 
@@ -194,11 +216,17 @@ mod tests {
         let dir = tmp.path().join("shards/chunks-part-000");
         {
             let db = ShardDb::open(&dir).await.unwrap();
-            assert_eq!(db.load_checkpoint().await.unwrap(), None, "a new store has no checkpoint");
+            assert_eq!(
+                db.load_checkpoint().await.unwrap(),
+                None,
+                "a new store has no checkpoint"
+            );
             db.commit(writes(&[(b"a", Some(b"1")), (b"b", Some(b"2"))]), b"cp-1".to_vec())
                 .await
                 .unwrap();
-            db.commit(writes(&[(b"a", None), (b"c", Some(b"3"))]), b"cp-2".to_vec()).await.unwrap();
+            db.commit(writes(&[(b"a", None), (b"c", Some(b"3"))]), b"cp-2".to_vec())
+                .await
+                .unwrap();
         }
         let db = ShardDb::open(&dir).await.unwrap();
         assert_eq!(db.load_checkpoint().await.unwrap(), Some(b"cp-2".to_vec()));
@@ -211,7 +239,9 @@ mod tests {
     async fn an_aborted_transaction_leaves_nothing() {
         let tmp = tempfile::tempdir().unwrap();
         let db = ShardDb::open(tmp.path().join("db")).await.unwrap();
-        db.commit(writes(&[(b"kept", Some(b"v1"))]), b"cp-1".to_vec()).await.unwrap();
+        db.commit(writes(&[(b"kept", Some(b"v1"))]), b"cp-1".to_vec())
+            .await
+            .unwrap();
 
         let mut txn = TxnOverlay::new();
         txn.put(b"kept".to_vec(), b"v2".to_vec());
@@ -260,8 +290,7 @@ mod tests {
             while !reader_done.load(std::sync::atomic::Ordering::Acquire) {
                 let snap = reader_db.db.snapshot();
                 let cp = snap.get(CHECKPOINT_KEY).unwrap();
-                let state: Vec<_> =
-                    (0..8u8).map(|i| snap.get(guest_key(&[i])).unwrap()).collect();
+                let state: Vec<_> = (0..8u8).map(|i| snap.get(guest_key(&[i])).unwrap()).collect();
                 if let Some(cp) = cp {
                     assert!(state.iter().all(|v| v.as_deref() == Some(cp.as_slice())));
                     observed += 1;

@@ -95,5 +95,4 @@ pub fn ok_component() -> Vec<u8> {
 pub const LOOP_FOREVER: &str = "(loop $l (br $l)) (unreachable)";
 
 /// `consume` grows its memory one page at a time until something stops it.
-pub const GROW_FOREVER: &str =
-    "(loop $l (br_if $l (i32.ne (memory.grow (i32.const 1)) (i32.const -1)))) (unreachable)";
+pub const GROW_FOREVER: &str = "(loop $l (br_if $l (i32.ne (memory.grow (i32.const 1)) (i32.const -1)))) (unreachable)";

@@ -1,0 +1,302 @@
+//! Helpers of the crash suite (`tests/crash_*.rs`): the broker, the shards and the
+//! chunker as three separate `streamsum-host` processes, hard kills, and the final
+//! exactly-once check of the sums journal.
+//!
+//! This is the local equivalent of Gazette's crash tests (`test/integration`,
+//! reference §7): the chunker fails on a wrong, duplicated or late (past its SLA) sum,
+//! so a chunker run that succeeds across crashes proves exactly-once delivery with a
+//! bounded recovery time; the sums journal is then re-read committed to check that
+//! every stream has exactly one Sum.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use streamsum_host::journal::{JournalClient, ReadRequest};
+use streamsum_host::message::{FrameDecoder, Sequencer};
+use streamsum_host::service::GrpcJournalClient;
+
+use crate::support::{describe, json_str, read_all, wasm};
+
+/// The `streamsum-host` binary: `$STREAMSUM_HOST_BIN` if set (a copy of a build of
+/// one's own, when several worktrees share a target directory), else the one next to
+/// this test build.
+pub fn host_bin() -> PathBuf {
+    match std::env::var_os("STREAMSUM_HOST_BIN") {
+        Some(bin) => PathBuf::from(bin),
+        None => crate::support::host_bin(),
+    }
+}
+
+/// The sums journal.
+pub const SUMS: &str = "examples/stream-sum/sums";
+/// Chunk partitions of every crash test.
+pub const PARTITIONS: usize = 4;
+
+/// A `streamsum-host` process whose stderr goes to a log file.
+pub struct Proc {
+    /// The process.
+    child: Option<Child>,
+    /// Its log.
+    pub log: PathBuf,
+}
+
+impl Proc {
+    /// The log so far, without terminal colour codes.
+    pub fn log_text(&self) -> String {
+        strip_ansi(&std::fs::read_to_string(&self.log).unwrap_or_default())
+    }
+
+    /// SIGKILL, then reaps it.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Waits up to `limit` for it to exit by itself.
+    pub async fn exited_within(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let mut child = self.child.take()?;
+        let waited = tokio::time::timeout(limit, async {
+            loop {
+                if let Some(status) = child.try_wait().unwrap() {
+                    return status;
+                }
+                // A child's exit has no async signal in std; poll briefly.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+        match waited {
+            Ok(status) => Some(status),
+            Err(_) => {
+                self.child = Some(child);
+                None
+            }
+        }
+    }
+
+    /// Whether it is still running.
+    pub fn running(&mut self) -> bool {
+        self.child.as_mut().is_some_and(|c| c.try_wait().unwrap().is_none())
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Starts `streamsum-host broker` over `dir` on `listen`; returns it and its URL.
+pub fn start_broker(dir: &Path, listen: &str) -> (Proc, String) {
+    std::fs::create_dir_all(dir).unwrap();
+    let log = unique_log(dir, "broker");
+    let mut child = Command::new(host_bin())
+        .args(["broker", "--partitions", &PARTITIONS.to_string(), "--listen", listen])
+        .arg("--data-dir")
+        .arg(dir)
+        .stdout(Stdio::piped())
+        .stderr(File::create(&log).unwrap())
+        .spawn()
+        .expect("starting streamsum-host broker");
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    for line in stdout.lines() {
+        if let Some(url) = line.unwrap().strip_prefix("broker listening on ") {
+            return (Proc { child: Some(child), log }, url.trim().to_string());
+        }
+    }
+    let status = child.wait().unwrap();
+    panic!("the broker exited ({status}) before serving:\n{}", std::fs::read_to_string(&log).unwrap_or_default());
+}
+
+/// Starts a shards-only process (`--broker url`) over `dir` with `extra` arguments
+/// and `env` variables.
+pub fn start_shards(url: &str, dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Proc {
+    std::fs::create_dir_all(dir).unwrap();
+    let log = unique_log(dir, "shards");
+    let child = Command::new(host_bin())
+        .arg("--app")
+        .arg(wasm("guest_summer.wasm"))
+        .args(["--broker", url])
+        .arg("--data-dir")
+        .arg(dir)
+        .args(extra)
+        .env_remove("STREAMSUM_CRASH_AT")
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(File::create(&log).unwrap())
+        .spawn()
+        .expect("starting streamsum-host shards");
+    Proc { child: Some(child), log }
+}
+
+/// `text` without ANSI escape sequences (`ESC [ … letter`).
+pub fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A fresh log file name under `dir`.
+fn unique_log(dir: &Path, what: &str) -> PathBuf {
+    (0..).map(|i| dir.join(format!("{what}-{i}.log"))).find(|p| !p.exists()).unwrap()
+}
+
+/// A running chunker job.
+pub struct Chunker {
+    /// The process.
+    child: Child,
+    /// Its stderr.
+    log: PathBuf,
+    /// Streams in all (per worker × 2 workers).
+    pub streams: u32,
+}
+
+impl Chunker {
+    /// Starts `streamsum-host chunker` against `url`: 2 workers, each with `streams`
+    /// streams of `chunks` chunks.
+    pub fn start(url: &str, dir: &Path, streams: u32, chunks: u32) -> Chunker {
+        std::fs::create_dir_all(dir).unwrap();
+        let log = unique_log(dir, "chunker");
+        let child = Command::new(host_bin())
+            .arg("chunker")
+            .arg("--app")
+            .arg(wasm("guest_chunker.wasm"))
+            .args(["--broker", url])
+            .arg("--cache-dir")
+            .arg(dir.join("cache"))
+            .env("STREAMSUM_LOG", "warn")
+            .args(["--streams", &streams.to_string(), "--chunks", &chunks.to_string(), "--workers", "2"])
+            .stdout(Stdio::null())
+            .stderr(File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        Chunker { child, log, streams: 2 * streams }
+    }
+
+    /// Whether it has exited.
+    pub fn done(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_some()
+    }
+
+    /// Waits (up to `limit`) and asserts the job verified every stream:
+    /// `chunker report: 2 workers, <streams> streams verified`.
+    pub async fn succeeds(self, limit: Duration) -> String {
+        let Chunker { child, log, streams } = self;
+        let pid = child.id();
+        let waited =
+            tokio::time::timeout(limit, tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())).await;
+        let mut out: Output = match waited {
+            Ok(out) => out.unwrap(),
+            Err(_) => {
+                let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+                panic!(
+                    "the chunker did not finish within {limit:?}:\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+            }
+        };
+        out.stderr = std::fs::read(&log).unwrap();
+        assert!(out.status.success(), "{}", describe(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        let want = format!("chunker report: 2 workers, {streams} streams verified");
+        assert!(stderr.contains(&want), "{want:?} not in:\n{stderr}");
+        stderr
+    }
+}
+
+/// Read committed: how many Sums each stream has on the sums journal.
+pub async fn sums_per_stream(client: &GrpcJournalClient) -> HashMap<String, u32> {
+    let raw = read_all(client, SUMS).await;
+    let journal: Arc<str> = SUMS.into();
+    let mut decoder = FrameDecoder::new(journal.clone(), 0);
+    decoder.push(&raw);
+    let mut sequencer = Sequencer::new([(journal, 0)], [], 0);
+    let mut per_stream: HashMap<String, u32> = HashMap::new();
+    while let Some(frame) = decoder.next_frame() {
+        let Ok(env) = frame else { continue };
+        if sequencer.queue_uncommitted(env).unwrap().commits() {
+            while let Some(env) = sequencer.step().unwrap() {
+                let line = String::from_utf8_lossy(&env.message).to_string();
+                *per_stream.entry(json_str(&line, "ID").unwrap().to_string()).or_default() += 1;
+            }
+        }
+    }
+    per_stream
+}
+
+/// Asserts the sums journal holds exactly one committed Sum for each of `streams`
+/// streams.
+pub async fn assert_exactly_once(url: &str, streams: usize) {
+    let per_stream = sums_per_stream(&GrpcJournalClient::new(url).unwrap()).await;
+    assert_eq!(per_stream.len(), streams, "streams with a Sum");
+    let dups: Vec<_> = per_stream.iter().filter(|(_, &n)| n != 1).collect();
+    assert!(dups.is_empty(), "streams with more than one Sum: {dups:?}");
+}
+
+/// Resolves once anything more is committed to the sums journal (a sign that the
+/// shards are up and committing), or panics after `limit`.
+pub async fn next_sums_commit(url: &str, limit: Duration) {
+    if !sums_commit_within(url, limit).await {
+        panic!("nothing was committed to the sums journal within {limit:?}");
+    }
+}
+
+/// Whether anything more is committed to the sums journal within `limit`.
+pub async fn sums_commit_within(url: &str, limit: Duration) -> bool {
+    let client = GrpcJournalClient::new(url).unwrap();
+    let mut stream = client.read(ReadRequest { journal: SUMS.into(), offset: -1, block: true, end_offset: 0 });
+    match tokio::time::timeout(limit, stream.next()).await {
+        Ok(Some(Ok(_))) => true,
+        Ok(other) => panic!("reading the sums journal: {other:?}"),
+        Err(_) => false,
+    }
+}
+
+/// Waits until `proc`'s log contains `needle`, checking after each commit to the
+/// sums journal (or every 2 s); panics after `limit`.
+pub async fn until_logged(proc: &Proc, needle: &str, url: &str, limit: Duration) {
+    let began = std::time::Instant::now();
+    while !proc.log_text().contains(needle) {
+        assert!(began.elapsed() < limit, "{needle:?} not logged within {limit:?}:\n{}", proc.log_text());
+        sums_commit_within(url, Duration::from_secs(2)).await;
+    }
+}
+
+/// Whether `status` is death by SIGABRT (a crash point).
+pub fn aborted(status: ExitStatus) -> bool {
+    status.signal() == Some(6)
+}
+
+/// Deterministic pseudo-random numbers (xorshift64) for kill moments.
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// The next number in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
