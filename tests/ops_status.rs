@@ -198,6 +198,17 @@ fn journals_list_prints_a_table_or_json() {
     let json = list(&["--format", "json", "-l", "prefix=examples/stream-sum/chunks/"]);
     assert_eq!(json.lines().count(), 8, "{json}");
     assert!(json.lines().all(|l| l.starts_with("{\"") && l.contains("\"write_head\":0")), "{json}");
+    let shards = |format: &str| {
+        let out = output(Command::new(host_bin()).args(["shards", "list", "--broker", &host.url, "--format", format]));
+        assert!(out.status.success(), "{}", describe(&out));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let table = shards("table");
+    let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(header[..6], ["ID", "STATUS", "PLUGIN", "READ-THROUGH", "LAG", "LAST-COMMIT"], "{table}");
+    let row: Vec<&str> = table.lines().find(|l| l.starts_with("chunks-part-003")).unwrap().split_whitespace().collect();
+    assert_eq!((row[3], row[4]), ("0", "0"), "read-through and lag of an idle shard:\n{table}");
+    assert_eq!(shards("json").matches("\"lag\":0").count(), 8);
     let tsv = list(&["--format", "tsv", "-l", "name=examples/stream-sum/sums"]);
     assert_eq!(tsv.split('\t').take(2).collect::<Vec<_>>(), ["examples/stream-sum/sums", "0"], "{tsv}");
 }

@@ -55,6 +55,10 @@ pub struct ShardRow {
     pub last_commit_ms: Option<u64>,
     /// The last failure.
     pub last_error: Option<String>,
+    /// Plugin versions it swapped to at a transaction boundary.
+    pub swaps: u64,
+    /// Swaps it rolled back.
+    pub rollbacks: u64,
 }
 
 /// One journal's row.
@@ -168,6 +172,8 @@ fn shard_row(s: StatusSnapshot, journals: &[JournalInfo]) -> ShardRow {
         read_through: s.read_through,
         last_commit_ms: s.last_commit.map(millis),
         last_error: s.last_error,
+        swaps: s.swaps,
+        rollbacks: s.rollbacks,
     }
 }
 
@@ -201,6 +207,18 @@ pub fn render_status(status: &Status, out: &mut String) {
         .iter()
         .map(|s| (vec![("shard", s.id.clone()), ("state", s.state.to_string()), ("plugin", s.plugin.clone())], 1.0));
     family("streamsum_shard_info", "gauge", "A shard's state and plugin version (value 1).", states.collect());
+    family(
+        "streamsum_plugin_swaps_total",
+        "counter",
+        "Plugin swaps at a transaction boundary.",
+        by_shard(&|s| s.swaps as f64),
+    );
+    family(
+        "streamsum_plugin_rollbacks_total",
+        "counter",
+        "Plugin swaps rolled back.",
+        by_shard(&|s| s.rollbacks as f64),
+    );
     family(
         "streamsum_messages_consumed_total",
         "counter",
