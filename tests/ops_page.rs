@@ -28,8 +28,13 @@ const CHROMIUM_FLAGS: [&str; 9] = [
 /// Runs chromium on `url` with a fresh profile under `dir` and `extra` flags.
 fn chromium(dir: &Path, url: &str, extra: &[&str]) -> Output {
     let profile = tempfile::tempdir_in(dir).unwrap();
-    let mut cmd = Command::new("chromium");
-    cmd.args(CHROMIUM_FLAGS).arg(format!("--user-data-dir={}", profile.path().display())).args(extra).arg(url);
+    // A browser that hangs (a starved machine) fails the test instead of stalling it.
+    let mut cmd = Command::new("timeout");
+    cmd.args(["120", "chromium"])
+        .args(CHROMIUM_FLAGS)
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(extra)
+        .arg(url);
     match cmd.stdin(Stdio::null()).output() {
         Ok(out) => out,
         Err(e) => panic!("cannot run chromium ({e}): install it with scripts/setup.sh"),
@@ -70,7 +75,8 @@ fn the_status_page_shows_the_shards_and_its_charts_update() {
 
     // Long-poll the status until a chart sample shows committed chunks (a signal, no sleeps).
     let mut seq = 0;
-    loop {
+    for polls in 0.. {
+        assert!(polls < 60, "no committed chunks after {polls} status polls");
         let status = get(&host.metrics, &format!("/api/status?after={seq}"));
         let history = &status[status.find("\"history\":").unwrap()..];
         seq = history
