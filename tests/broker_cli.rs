@@ -147,7 +147,7 @@ fn the_broker_binary_serves_the_gazctl_commands_and_shuts_down_cleanly() {
     let broker = Broker::start(dir.path(), "3");
     let out = broker.journals(&["read", "examples/stream-sum/sums", "--offset", "1000000"], b"");
     assert_eq!(out.stdout, b"tail\n");
-    let listed = ok_stdout(broker.journals(&["list", "--selector", "prefix=tests/"], b""));
+    let listed = ok_stdout(broker.journals(&["list", "--format", "tsv", "--selector", "prefix=tests/"], b""));
     assert_eq!(listed.lines().map(|l| l.split('\t').next().unwrap()).collect::<Vec<_>>(), ["tests/from-yaml"]);
     let status = broker.signal("-INT");
     assert!(status.success(), "clean exit on SIGINT: {status:?}");

@@ -11,7 +11,13 @@ use support::{describe, host_bin};
 fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(host_bin());
     cmd.args(args).env("STREAMSUM_LOG", "off");
-    for var in ["STREAMSUM_CONFIG", "STREAMSUM_PARTITIONS", "STREAMSUM_DATA_DIR", "CHUNKER_WORKERS", "STREAMSUM_MAX_TXN_DURATION"] {
+    for var in [
+        "STREAMSUM_CONFIG",
+        "STREAMSUM_PARTITIONS",
+        "STREAMSUM_DATA_DIR",
+        "CHUNKER_WORKERS",
+        "STREAMSUM_MAX_TXN_DURATION",
+    ] {
         cmd.env_remove(var);
     }
     cmd.envs(env.iter().copied()).output().unwrap()
@@ -61,14 +67,25 @@ fn unknown_keys_and_out_of_range_values_are_refused_at_start() {
         String::from_utf8(out.stderr).unwrap()
     };
     let err = bad_key("colour = \"blue\"\n");
-    assert!(err.starts_with(&format!("Error: {}: unknown configuration key `colour` (known: ", file.display())), "{err}");
+    assert!(
+        err.starts_with(&format!("Error: {}: unknown configuration key `colour` (known: ", file.display())),
+        "{err}"
+    );
     let err = bad_key("[chunker]\nspeed = 3\n");
     assert!(err.contains("unknown configuration key `chunker.speed` (known: app, broker, streams"), "{err}");
 
     let cases: [(&[&str], &[(&str, &str)], &str); 4] = [
         (&["--partitions", "0"], &[], "invalid value '0' for '--partitions <PARTITIONS>': must be in 1..=1024, got 0"),
-        (&[], &[("STREAMSUM_PARTITIONS", "5000")], "invalid value '5000' for '--partitions <PARTITIONS>': must be in 1..=1024"),
-        (&["--max-txn-duration", "1h"], &[], "for '--max-txn-duration <MAX_TXN_DURATION>': must be in 0s..=600s, got 1h"),
+        (
+            &[],
+            &[("STREAMSUM_PARTITIONS", "5000")],
+            "invalid value '5000' for '--partitions <PARTITIONS>': must be in 1..=1024",
+        ),
+        (
+            &["--max-txn-duration", "1h"],
+            &[],
+            "for '--max-txn-duration <MAX_TXN_DURATION>': must be in 0s..=600s, got 1h",
+        ),
         (&["--log-level", "loud"], &[], "invalid value 'loud' for '--log-level <LOG_LEVEL>'"),
     ];
     for (args, env, want) in cases {
@@ -80,5 +97,9 @@ fn unknown_keys_and_out_of_range_values_are_refused_at_start() {
     }
     std::fs::write(&file, "partitions = 0\n").unwrap();
     let out = run(&["--config", file.to_str().unwrap(), "--app", "x.wasm"], &[]);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("'--partitions <PARTITIONS>': must be in 1..=1024, got 0"), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("'--partitions <PARTITIONS>': must be in 1..=1024, got 0"),
+        "{}",
+        describe(&out)
+    );
 }

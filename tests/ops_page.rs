@@ -28,8 +28,13 @@ const CHROMIUM_FLAGS: [&str; 9] = [
 /// Runs chromium on `url` with a fresh profile under `dir` and `extra` flags.
 fn chromium(dir: &Path, url: &str, extra: &[&str]) -> Output {
     let profile = tempfile::tempdir_in(dir).unwrap();
-    let mut cmd = Command::new("chromium");
-    cmd.args(CHROMIUM_FLAGS).arg(format!("--user-data-dir={}", profile.path().display())).args(extra).arg(url);
+    // A browser that hangs (a starved machine) fails the test instead of stalling it.
+    let mut cmd = Command::new("timeout");
+    cmd.args(["120", "chromium"])
+        .args(CHROMIUM_FLAGS)
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(extra)
+        .arg(url);
     match cmd.stdin(Stdio::null()).output() {
         Ok(out) => out,
         Err(e) => panic!("cannot run chromium ({e}): install it with scripts/setup.sh"),
@@ -70,10 +75,16 @@ fn the_status_page_shows_the_shards_and_its_charts_update() {
 
     // Long-poll the status until a chart sample shows committed chunks (a signal, no sleeps).
     let mut seq = 0;
-    loop {
+    for polls in 0.. {
+        assert!(polls < 60, "no committed chunks after {polls} status polls");
         let status = get(&host.metrics, &format!("/api/status?after={seq}"));
         let history = &status[status.find("\"history\":").unwrap()..];
-        seq = history.rsplit("\"seq\":").next().and_then(|s| s.split(',').next()).and_then(|s| s.parse().ok()).unwrap_or(0);
+        seq = history
+            .rsplit("\"seq\":")
+            .next()
+            .and_then(|s| s.split(',').next())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
         if json_u64(&status, "messages_total").unwrap_or(0) > 0 && seq >= 2 {
             break;
         }
@@ -84,7 +95,9 @@ fn the_status_page_shows_the_shards_and_its_charts_update() {
     assert!(out.status.success(), "{}", describe(&out));
     let dom = String::from_utf8_lossy(&out.stdout);
     for p in 0..8 {
-        let row = format!("<tr data-shard=\"chunks-part-00{p}\"><td>chunks-part-00{p}</td><td class=\"PRIMARY\">PRIMARY</td>");
+        let row = format!(
+            "<tr data-shard=\"chunks-part-00{p}\"><td>chunks-part-00{p}</td><td class=\"PRIMARY\">PRIMARY</td>"
+        );
         assert!(dom.contains(&row), "shard row {p} missing:\n{dom}");
     }
     let updates: u32 = attr(&dom, "id=\"rate-chart\"", "data-updates").and_then(|v| v.parse().ok()).unwrap();
@@ -98,7 +111,11 @@ fn the_status_page_shows_the_shards_and_its_charts_update() {
 
     let shot = dir.path().join("status-page.png");
     let arg = format!("--screenshot={}", shot.display());
-    let out = chromium(dir.path(), &format!("{}/", host.metrics), &["--virtual-time-budget=3000", "--window-size=1280,1000", &arg]);
+    let out = chromium(
+        dir.path(),
+        &format!("{}/", host.metrics),
+        &["--virtual-time-budget=3000", "--window-size=1280,1000", &arg],
+    );
     assert!(out.status.success(), "{}", describe(&out));
     let png = std::fs::read(&shot).unwrap();
     assert!(png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 10_000, "{} bytes", png.len());

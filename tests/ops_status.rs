@@ -56,7 +56,14 @@ fn metrics_move_during_a_run_and_agree_with_the_journals() {
         assert_eq!(metric(&before, "streamsum_transactions_committed_total", &[("shard", &shard)]), 0.0, "{before}");
     }
 
-    let out = output(chunker(&host.url, &dir.path().join("cache")).args(["--streams", "5", "--chunks", "20", "--workers", "1"]));
+    let out = output(chunker(&host.url, &dir.path().join("cache")).args([
+        "--streams",
+        "5",
+        "--chunks",
+        "20",
+        "--workers",
+        "1",
+    ]));
     assert!(out.status.success(), "{}", describe(&out));
 
     let (_, after) = get(&host.metrics, "/metrics");
@@ -99,7 +106,10 @@ fn metrics_move_during_a_run_and_agree_with_the_journals() {
     let text = std::fs::read_to_string(log).unwrap();
     assert!(text.lines().count() >= 3, "{text}");
     for line in text.lines() {
-        assert!(line.starts_with('{') && line.ends_with('}') && line.contains("\"level\":"), "not a JSON log line: {line}");
+        assert!(
+            line.starts_with('{') && line.ends_with('}') && line.contains("\"level\":"),
+            "not a JSON log line: {line}"
+        );
     }
     assert!(text.contains("\"message\":\"shard is primary\""), "{text}");
 }
@@ -176,7 +186,11 @@ fn journals_list_prints_a_table_or_json() {
     let table = list(&["-l", "app.gazette.dev/message-type=stream_sum.Sum"]);
     let want_labels = "app.gazette.dev/message-type=stream_sum.Sum,content-type=application/x-ndjson";
     let rows: Vec<Vec<&str>> = table.lines().map(|l| l.split_whitespace().collect()).collect();
-    assert_eq!(rows, vec![vec!["JOURNAL", "LABELS", "WRITE", "HEAD"], vec!["examples/stream-sum/sums", want_labels, "0"]], "{table}");
+    assert_eq!(
+        rows,
+        vec![vec!["JOURNAL", "LABELS", "WRITE", "HEAD"], vec!["examples/stream-sum/sums", want_labels, "0"]],
+        "{table}"
+    );
     let header = table.lines().next().unwrap();
     let row = table.lines().nth(1).unwrap();
     assert_eq!(header.find("LABELS"), row.find("app.gazette.dev"), "columns are aligned:\n{table}");
@@ -184,6 +198,17 @@ fn journals_list_prints_a_table_or_json() {
     let json = list(&["--format", "json", "-l", "prefix=examples/stream-sum/chunks/"]);
     assert_eq!(json.lines().count(), 8, "{json}");
     assert!(json.lines().all(|l| l.starts_with("{\"") && l.contains("\"write_head\":0")), "{json}");
+    let shards = |format: &str| {
+        let out = output(Command::new(host_bin()).args(["shards", "list", "--broker", &host.url, "--format", format]));
+        assert!(out.status.success(), "{}", describe(&out));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let table = shards("table");
+    let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(header[..6], ["ID", "STATUS", "PLUGIN", "READ-THROUGH", "LAG", "LAST-COMMIT"], "{table}");
+    let row: Vec<&str> = table.lines().find(|l| l.starts_with("chunks-part-003")).unwrap().split_whitespace().collect();
+    assert_eq!((row[3], row[4]), ("0", "0"), "read-through and lag of an idle shard:\n{table}");
+    assert_eq!(shards("json").matches("\"lag\":0").count(), 8);
     let tsv = list(&["--format", "tsv", "-l", "name=examples/stream-sum/sums"]);
     assert_eq!(tsv.split('\t').take(2).collect::<Vec<_>>(), ["examples/stream-sum/sums", "0"], "{tsv}");
 }

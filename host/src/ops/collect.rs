@@ -55,6 +55,10 @@ pub struct ShardRow {
     pub last_commit_ms: Option<u64>,
     /// The last failure.
     pub last_error: Option<String>,
+    /// Plugin versions it swapped to at a transaction boundary.
+    pub swaps: u64,
+    /// Swaps it rolled back.
+    pub rollbacks: u64,
 }
 
 /// One journal's row.
@@ -168,6 +172,8 @@ fn shard_row(s: StatusSnapshot, journals: &[JournalInfo]) -> ShardRow {
         read_through: s.read_through,
         last_commit_ms: s.last_commit.map(millis),
         last_error: s.last_error,
+        swaps: s.swaps,
+        rollbacks: s.rollbacks,
     }
 }
 
@@ -193,16 +199,50 @@ pub fn render_status(status: &Status, out: &mut String) {
     };
     let with_source = |f: &dyn Fn(&ShardRow) -> Option<f64>| -> Vec<_> {
         let rows = status.shards.iter().filter_map(|s| Some((s, f(s)?)));
-        rows.map(|(s, v)| (vec![("shard", s.id.clone()), ("journal", s.source.clone().unwrap_or_default())], v)).collect()
+        rows.map(|(s, v)| (vec![("shard", s.id.clone()), ("journal", s.source.clone().unwrap_or_default())], v))
+            .collect()
     };
-    let states = status.shards.iter().map(|s| {
-        (vec![("shard", s.id.clone()), ("state", s.state.to_string()), ("plugin", s.plugin.clone())], 1.0)
-    });
+    let states = status
+        .shards
+        .iter()
+        .map(|s| (vec![("shard", s.id.clone()), ("state", s.state.to_string()), ("plugin", s.plugin.clone())], 1.0));
     family("streamsum_shard_info", "gauge", "A shard's state and plugin version (value 1).", states.collect());
-    family("streamsum_messages_consumed_total", "counter", "Messages consumed in committed transactions.", by_shard(&|s| s.messages as f64));
-    family("streamsum_read_through_offset", "gauge", "Source offset read through as of the last commit.", with_source(&|s| Some(s.read_through as f64)));
-    family("streamsum_consumer_lag_bytes", "gauge", "Bytes between the read-through offset and the source's write head.", with_source(&|s| s.lag.map(|l| l as f64)));
+    family(
+        "streamsum_plugin_swaps_total",
+        "counter",
+        "Plugin swaps at a transaction boundary.",
+        by_shard(&|s| s.swaps as f64),
+    );
+    family(
+        "streamsum_plugin_rollbacks_total",
+        "counter",
+        "Plugin swaps rolled back.",
+        by_shard(&|s| s.rollbacks as f64),
+    );
+    family(
+        "streamsum_messages_consumed_total",
+        "counter",
+        "Messages consumed in committed transactions.",
+        by_shard(&|s| s.messages as f64),
+    );
+    family(
+        "streamsum_read_through_offset",
+        "gauge",
+        "Source offset read through as of the last commit.",
+        with_source(&|s| Some(s.read_through as f64)),
+    );
+    family(
+        "streamsum_consumer_lag_bytes",
+        "gauge",
+        "Bytes between the read-through offset and the source's write head.",
+        with_source(&|s| s.lag.map(|l| l as f64)),
+    );
     let heads = status.journals.iter().map(|j| (vec![("journal", j.name.clone())], j.write_head as f64)).collect();
     family("streamsum_journal_write_head", "gauge", "A journal's committed write head.", heads);
-    family("streamsum_status_errors", "gauge", "Facts this scrape could not gather (see /api/status).", vec![(vec![], status.errors.len() as f64)]);
+    family(
+        "streamsum_status_errors",
+        "gauge",
+        "Facts this scrape could not gather (see /api/status).",
+        vec![(vec![], status.errors.len() as f64)],
+    );
 }

@@ -63,7 +63,13 @@ pub fn assignments(file: &Path, text: &str, cmd: &Command) -> anyhow::Result<Vec
 
 /// Maps the keys of `table` (at `prefix`) to `cmd`'s flags; tables recurse into
 /// subcommands.
-fn walk(file: &Path, prefix: &str, table: &toml::Table, cmd: &Command, out: &mut Vec<(String, String)>) -> anyhow::Result<()> {
+fn walk(
+    file: &Path,
+    prefix: &str,
+    table: &toml::Table,
+    cmd: &Command,
+    out: &mut Vec<(String, String)>,
+) -> anyhow::Result<()> {
     for (key, value) in table {
         let full_key = format!("{prefix}{key}");
         if let toml::Value::Table(sub) = value {
@@ -79,7 +85,13 @@ fn walk(file: &Path, prefix: &str, table: &toml::Table, cmd: &Command, out: &mut
     Ok(())
 }
 
-fn assignment(file: &Path, full_key: &str, key: &str, value: &toml::Value, cmd: &Command) -> anyhow::Result<(String, String)> {
+fn assignment(
+    file: &Path,
+    full_key: &str,
+    key: &str,
+    value: &toml::Value,
+    cmd: &Command,
+) -> anyhow::Result<(String, String)> {
     let long = key.replace('_', "-");
     let arg = cmd
         .get_arguments()
@@ -99,7 +111,8 @@ fn assignment(file: &Path, full_key: &str, key: &str, value: &toml::Value, cmd: 
 }
 
 fn unknown_key(file: &Path, key: &str, cmd: &Command) -> anyhow::Error {
-    let mut known: Vec<String> = cmd.get_arguments().filter(|a| settable(a)).filter_map(|a| a.get_long().map(str::to_owned)).collect();
+    let mut known: Vec<String> =
+        cmd.get_arguments().filter(|a| settable(a)).filter_map(|a| a.get_long().map(str::to_owned)).collect();
     known.extend(configurable(cmd).map(|c| format!("[{}]", c.get_name())));
     anyhow!("{}: unknown configuration key `{key}` (known: {})", file.display(), known.join(", "))
 }
@@ -140,7 +153,8 @@ pub fn render(cmd: &Command, matches: &ArgMatches) -> String {
     );
     for arg in cmd.get_arguments().filter(|a| settable(a)) {
         let id = arg.get_id().as_str();
-        let value = matches.try_get_raw(id).ok().flatten().and_then(|mut v| v.next()).map(|v| v.to_string_lossy().into_owned());
+        let value =
+            matches.try_get_raw(id).ok().flatten().and_then(|mut v| v.next()).map(|v| v.to_string_lossy().into_owned());
         let source = match matches.value_source(id) {
             Some(ValueSource::CommandLine) => "command line".to_string(),
             Some(ValueSource::EnvVariable) => env_source(arg),

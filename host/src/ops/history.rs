@@ -42,10 +42,13 @@ pub struct Totals {
     pub txns: u64,
 }
 
+/// Samples, oldest first, and the totals and time of the last record.
+type Kept = (VecDeque<Sample>, Option<(Totals, Instant)>);
+
 /// The kept samples, and a signal of the newest one's sequence number.
 pub struct History {
-    /// Samples, oldest first, and the totals and time of the last one.
-    inner: Mutex<(VecDeque<Sample>, Option<(Totals, Instant)>)>,
+    /// See [`Kept`].
+    inner: Mutex<Kept>,
     /// The newest sample's `seq` (0: none yet).
     seq: watch::Sender<u64>,
 }

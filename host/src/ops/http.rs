@@ -176,7 +176,11 @@ async fn respond(req: &Request, source: &StatusSource) -> (u16, &'static str, St
                 source.history.wait_newer(after, LONG_POLL).await;
             }
             let status = source.gather().await;
-            (200, "application/json", serde_json::to_string(&status).unwrap_or_else(|e| format!("{{\"errors\":[\"{e}\"]}}")))
+            (
+                200,
+                "application/json",
+                serde_json::to_string(&status).unwrap_or_else(|e| format!("{{\"errors\":[\"{e}\"]}}")),
+            )
         }
         "/" | "/index.html" => (200, "text/html; charset=utf-8", PAGE.to_string()),
         other => (404, "text/plain; charset=utf-8", format!("no page {other}: try /, /metrics or /api/status\n")),

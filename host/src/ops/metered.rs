@@ -14,7 +14,8 @@ use futures::FutureExt;
 
 use super::metrics;
 use crate::journal::{
-    AppendRequest, AppendResult, ApplyChange, JournalClient, JournalError, JournalInfo, LabelSelector, ReadChunk, ReadRequest,
+    AppendRequest, AppendResult, ApplyChange, JournalClient, JournalError, JournalInfo, LabelSelector, ReadChunk,
+    ReadRequest,
 };
 
 /// Wraps a client; see the module docs.

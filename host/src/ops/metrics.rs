@@ -7,7 +7,8 @@
 //! histograms, labels `shard`, `journal`, `phase`, `call`, `kind`.
 //!
 //! Events are recorded into one process-wide [`Registry`]; what a shard *is* (state,
-//! read-through offset, lag) is read from its status at scrape time (see `collect.rs`).
+//! read-through offset, lag, plugin swaps and rollbacks) is read from its status at
+//! scrape time (see `collect.rs`).
 //! The recording functions are one-line calls in the transaction loop; the phase
 //! [`Laps`] keep that loop free of timing code.
 
@@ -42,10 +43,6 @@ pub const GUEST_CALLS: &str = "streamsum_guest_calls_total";
 pub const GUEST_FAILURES: &str = "streamsum_guest_failures_total";
 /// Shard failures (each restarts the shard from its checkpoint).
 pub const SHARD_FAILURES: &str = "streamsum_shard_failures_total";
-/// Plugin swaps at a transaction boundary.
-pub const PLUGIN_SWAPS: &str = "streamsum_plugin_swaps_total";
-/// Plugin swaps rolled back to the previous version.
-pub const PLUGIN_ROLLBACKS: &str = "streamsum_plugin_rollbacks_total";
 /// Recovery-log bytes replayed while recovering a shard.
 pub const RECOVERY_REPLAYED: &str = "streamsum_recovery_log_replayed_bytes_total";
 
@@ -127,7 +124,12 @@ pub fn appended(journal: &str, bytes: usize, started: Instant, ok: bool) {
     let labels = vec![("journal", journal.to_owned())];
     if ok {
         REGISTRY.add(APPEND_BYTES, "Bytes appended.", labels.clone(), bytes as f64);
-        REGISTRY.observe(APPEND_SECONDS, "Append latency, request to durable.", labels, started.elapsed().as_secs_f64());
+        REGISTRY.observe(
+            APPEND_SECONDS,
+            "Append latency, request to durable.",
+            labels,
+            started.elapsed().as_secs_f64(),
+        );
     } else {
         REGISTRY.add(APPEND_FAILURES, "Failed appends.", labels, 1.0);
     }
@@ -136,16 +138,6 @@ pub fn appended(journal: &str, bytes: usize, started: Instant, ok: bool) {
 /// A shard failed and will restart from its checkpoint.
 pub fn shard_failed(shard_id: &str) {
     REGISTRY.add(SHARD_FAILURES, "Shard failures (restarts from the last checkpoint).", vec![shard(shard_id)], 1.0);
-}
-
-/// A shard swapped its plugin at a transaction boundary.
-pub fn plugin_swapped(shard_id: &str) {
-    REGISTRY.add(PLUGIN_SWAPS, "Plugin swaps at a transaction boundary.", vec![shard(shard_id)], 1.0);
-}
-
-/// A shard rolled a plugin swap back to the previous version.
-pub fn plugin_rolled_back(shard_id: &str) {
-    REGISTRY.add(PLUGIN_ROLLBACKS, "Plugin swaps rolled back.", vec![shard(shard_id)], 1.0);
 }
 
 /// A shard replayed `bytes` of its recovery log.
@@ -159,8 +151,6 @@ pub fn register_shard(shard_id: &str) {
     for (name, help) in [
         (TXN_TOTAL, "Transactions committed."),
         (SHARD_FAILURES, "Shard failures (restarts from the last checkpoint)."),
-        (PLUGIN_SWAPS, "Plugin swaps at a transaction boundary."),
-        (PLUGIN_ROLLBACKS, "Plugin swaps rolled back."),
         (RECOVERY_REPLAYED, "Recovery-log bytes replayed."),
     ] {
         REGISTRY.add(name, help, vec![shard(shard_id)], 0.0);

@@ -12,7 +12,8 @@ use std::fmt::Write;
 use std::sync::Mutex;
 
 /// Upper bounds (seconds) of every latency histogram: 0.5 ms … 10 s.
-pub const SECONDS_BUCKETS: [f64; 14] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+pub const SECONDS_BUCKETS: [f64; 14] =
+    [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
 /// What a family holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -143,7 +144,9 @@ impl Registry {
                     Value::Scalar(x) => {
                         let _ = writeln!(out, "{name}{} {}", format_labels(labels, None), format_value(*x));
                     }
-                    Value::Histogram { buckets, sum, count } => render_histogram(out, name, labels, buckets, *sum, *count),
+                    Value::Histogram { buckets, sum, count } => {
+                        render_histogram(out, name, labels, buckets, *sum, *count)
+                    }
                 }
             }
         }

@@ -115,9 +115,10 @@ pub async fn run_shards(args: ShardsArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("ListShards on {}", args.broker))?
         .into_inner();
+    let lags = lags(&args.broker, &resp).await;
     match format {
-        Format::Json => println!("{}", to_json(&resp)),
-        Format::Table => print!("{}", table(&resp)),
+        Format::Json => println!("{}", to_json(&resp, &lags)),
+        Format::Table => print!("{}", table(&resp, &lags)),
     }
     Ok(())
 }
@@ -131,23 +132,36 @@ fn last_commit(ms: i64) -> String {
     format!("{:.1}s ago", age.as_secs_f64())
 }
 
-fn table(resp: &pb::ListShardsResponse) -> String {
-    let mut rows = vec![["ID", "STATUS", "PLUGIN", "READ-THROUGH", "LAST-COMMIT", "SWAPS", "ROLLBACKS", "LAST-ERROR"]
+/// Each shard's lag: bytes between its read-through offset and its source journal's
+/// write head (`None` if the journals cannot be listed: the table shows what is known).
+async fn lags(broker: &str, resp: &pb::ListShardsResponse) -> Vec<Option<i64>> {
+    let listed = match super::GrpcJournalClient::new(broker) {
+        Ok(c) => crate::journal::JournalClient::list(&c, Default::default()).await.ok(),
+        Err(_) => None,
+    };
+    let journals = listed.unwrap_or_default();
+    let head = |id: &str| journals.iter().find(|j| crate::consumer::shard_id_for(&j.spec.name) == id).map(|j| j.write_head);
+    resp.shards.iter().map(|s| head(&s.id).map(|h| (h - s.read_through).max(0))).collect()
+}
+
+fn table(resp: &pb::ListShardsResponse, lags: &[Option<i64>]) -> String {
+    let mut rows = vec![["ID", "STATUS", "PLUGIN", "READ-THROUGH", "LAG", "LAST-COMMIT", "SWAPS", "ROLLBACKS", "LAST-ERROR"]
         .map(String::from)
         .to_vec()];
-    for s in &resp.shards {
+    for (s, lag) in resp.shards.iter().zip(lags) {
         rows.push(vec![
             s.id.clone(),
             s.status.clone(),
             s.plugin.clone(),
             s.read_through.to_string(),
+            lag.map(|l| l.to_string()).unwrap_or_else(|| "?".into()),
             last_commit(s.last_commit_unix_ms),
             s.swaps.to_string(),
             s.rollbacks.to_string(),
             if s.last_error.is_empty() { "-".into() } else { s.last_error.replace('\n', " ") },
         ]);
     }
-    let widths: Vec<usize> = (0..8).map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..9).map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0)).collect();
     let mut out = String::new();
     for row in rows {
         let cells: Vec<String> = row.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
@@ -158,16 +172,18 @@ fn table(resp: &pb::ListShardsResponse) -> String {
     out
 }
 
-fn to_json(resp: &pb::ListShardsResponse) -> serde_json::Value {
+fn to_json(resp: &pb::ListShardsResponse, lags: &[Option<i64>]) -> serde_json::Value {
     let shards: Vec<serde_json::Value> = resp
         .shards
         .iter()
-        .map(|s| {
+        .zip(lags)
+        .map(|(s, lag)| {
             serde_json::json!({
                 "id": s.id,
                 "status": s.status,
                 "plugin": s.plugin,
                 "read_through": s.read_through,
+                "lag": lag,
                 "last_commit_unix_ms": s.last_commit_unix_ms,
                 "last_error": if s.last_error.is_empty() { None } else { Some(&s.last_error) },
                 "transactions": s.transactions,

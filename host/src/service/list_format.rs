@@ -48,11 +48,14 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
 
 /// The journal listing in `format`.
 pub fn render(journals: &[JournalInfo], format: ListFormat) -> String {
-    let labels = |j: &JournalInfo| j.spec.labels.0.iter().map(|l| format!("{}={}", l.name, l.value)).collect::<Vec<_>>();
+    let labels =
+        |j: &JournalInfo| j.spec.labels.0.iter().map(|l| format!("{}={}", l.name, l.value)).collect::<Vec<_>>();
     match format {
         ListFormat::Table => {
-            let rows: Vec<Vec<String>> =
-                journals.iter().map(|j| vec![j.spec.name.clone(), labels(j).join(","), j.write_head.to_string()]).collect();
+            let rows: Vec<Vec<String>> = journals
+                .iter()
+                .map(|j| vec![j.spec.name.clone(), labels(j).join(","), j.write_head.to_string()])
+                .collect();
             table(&["JOURNAL", "LABELS", "WRITE HEAD"], &rows)
         }
         ListFormat::Json => journals
@@ -78,7 +81,11 @@ mod tests {
     use crate::journal::{JournalSpec, LabelSet};
 
     fn info(name: &str, labels: &[(&str, &str)], head: i64) -> JournalInfo {
-        let spec = JournalSpec { name: name.into(), labels: LabelSet::from_pairs(labels.iter().copied()), ..Default::default() };
+        let spec = JournalSpec {
+            name: name.into(),
+            labels: LabelSet::from_pairs(labels.iter().copied()),
+            ..Default::default()
+        };
         JournalInfo { spec, create_revision: 1, mod_revision: 2, write_head: head }
     }
 
@@ -91,9 +98,13 @@ mod tests {
     #[test]
     fn journals_render_as_table_json_and_tsv() {
         let js = [info("a/b", &[("k", "v")], 42), info("c", &[], 0)];
-        assert_eq!(render(&js, ListFormat::Table), "JOURNAL  LABELS  WRITE HEAD\na/b      k=v     42\nc                0\n");
+        assert_eq!(
+            render(&js, ListFormat::Table),
+            "JOURNAL  LABELS  WRITE HEAD\na/b      k=v     42\nc                0\n"
+        );
         assert_eq!(render(&js, ListFormat::Tsv), "a/b\t42\t2\tk=v\nc\t0\t2\t\n");
-        let first: serde_json::Value = serde_json::from_str(render(&js, ListFormat::Json).lines().next().unwrap()).unwrap();
+        let first: serde_json::Value =
+            serde_json::from_str(render(&js, ListFormat::Json).lines().next().unwrap()).unwrap();
         assert_eq!((first["name"].as_str(), first["write_head"].as_i64()), (Some("a/b"), Some(42)));
         assert_eq!(first["labels"], serde_json::json!(["k=v"]));
     }
