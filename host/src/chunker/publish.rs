@@ -26,8 +26,8 @@ use bytes::Bytes;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
-use crate::journal::{AppendRequest, AppendResult, JournalClient, JournalError};
-use crate::message::{AtomicClock, Backoff, ModuloMapping, Publisher};
+use crate::journal::{AppendRequest, JournalClient};
+use crate::message::{AtomicClock, ModuloMapping, Publisher};
 
 /// A partition with more buffered bytes than this makes its publishers wait.
 pub const MAX_BUFFERED_BYTES: usize = 8 << 20;
@@ -249,37 +249,7 @@ async fn appender(shared: Arc<Shared>, client: Arc<dyn JournalClient>, p: usize,
     }
 }
 
-/// Whether an append that failed with `e` may be tried again: transient broker
-/// statuses, and transport failures (a connection cut mid-request surfaces from
-/// gRPC as a protocol error). Appending the same frames again is safe: committed
-/// chunks are deduplicated by their UUIDs.
-pub fn is_retryable(e: &JournalError) -> bool {
-    e.is_transient() || matches!(e, JournalError::Protocol(_))
-}
-
-/// Appends `req`, retrying [`is_retryable`] failures with backoff until `shutdown`.
-///
-/// # Errors
-/// A permanent failure (unknown journal, refused content, …), or shutdown while
-/// retrying.
-pub async fn append_retrying(
-    client: &dyn JournalClient,
-    req: AppendRequest,
-    shutdown: &watch::Receiver<bool>,
-) -> Result<AppendResult, JournalError> {
-    let mut backoff = Backoff::default();
-    loop {
-        match client.append(req.clone()).await {
-            Ok(r) => return Ok(r),
-            Err(e) if is_retryable(&e) && !*shutdown.borrow() => {
-                let delay = backoff.next_delay();
-                tracing::warn!(journal = %req.journal, error = %e, retry_in = ?delay, "append failed; retrying");
-                tokio::time::sleep(delay).await;
-            }
-            Err(e) => return Err(e),
-        }
-    }
-}
+pub use crate::message::append::{append_retrying, is_retryable};
 
 /// Raises the publisher's clock to wall time every [`CLOCK_UPDATE_INTERVAL`].
 async fn tick_clock(clock: Arc<AtomicClock>, mut shutdown: watch::Receiver<bool>) {

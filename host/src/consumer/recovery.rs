@@ -18,7 +18,7 @@ use futures::StreamExt;
 use tokio::sync::watch;
 
 use super::source::Backoff;
-use super::txn::append_retrying;
+use crate::message::append::append_retrying;
 use crate::journal::{AppendRequest, AppendResult, JournalClient, JournalError, LabelSelector, LabelSet, ReadRequest};
 use crate::store::recoverylog::{author_value, random_author, AUTHOR_REGISTER, SNAPSHOT_REGISTER};
 use crate::store::{AppliedState, LogRecord, PlaybackError, Player, ShardDb, Start};

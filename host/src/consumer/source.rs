@@ -11,7 +11,6 @@
 //! the broker reports (deleted content), which are logged.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::StreamExt;
 use tokio::sync::mpsc;
@@ -19,10 +18,7 @@ use tokio::sync::mpsc;
 use crate::journal::{JournalClient, JournalError, ReadRequest};
 use crate::message::{DecodeError, Envelope, FrameDecoder, Offset};
 
-/// First retry delay after a failed read.
-pub const BACKOFF_MIN: Duration = Duration::from_millis(50);
-/// Largest retry delay.
-pub const BACKOFF_MAX: Duration = Duration::from_secs(5);
+pub use crate::message::Backoff;
 
 /// What a source reader hands the shard.
 #[derive(Debug)]
@@ -31,30 +27,6 @@ pub enum SourceEvent {
     Envelope(Envelope),
     /// A line that is not a message; the reader continues at the next line.
     Malformed(DecodeError),
-}
-
-/// Exponential backoff between `BACKOFF_MIN` and `BACKOFF_MAX`.
-#[derive(Debug, Clone, Copy)]
-pub struct Backoff(Duration);
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Backoff(BACKOFF_MIN)
-    }
-}
-
-impl Backoff {
-    /// The delay to wait now; doubles the next one.
-    pub fn next_delay(&mut self) -> Duration {
-        let d = self.0;
-        self.0 = (self.0 * 2).min(BACKOFF_MAX);
-        d
-    }
-
-    /// Back to the shortest delay after a success.
-    pub fn reset(&mut self) {
-        self.0 = BACKOFF_MIN;
-    }
 }
 
 /// Reads `journal` from `offset` into `tx` until the receiver is dropped.
@@ -125,18 +97,4 @@ pub async fn read_range(client: &dyn JournalClient, journal: Arc<str>, begin: Of
         }
     }
     Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_from_50ms_to_5s_and_resets() {
-        let mut b = Backoff::default();
-        let delays: Vec<_> = (0..10).map(|_| b.next_delay().as_millis()).collect();
-        assert_eq!(delays, [50, 100, 200, 400, 800, 1600, 3200, 5000, 5000, 5000]);
-        b.reset();
-        assert_eq!(b.next_delay(), BACKOFF_MIN);
-    }
 }

@@ -33,9 +33,10 @@ use tokio::task::JoinHandle;
 
 use super::checkpoint::Checkpoint;
 use super::shard::{stopped, ShardEnv, ShardSpec};
-use super::source::{read_range, Backoff, SourceEvent};
+use super::source::{read_range, SourceEvent};
 use super::status::ShardStatus;
-use crate::journal::{AppendRequest, AppendResult, JournalClient, JournalError};
+use crate::journal::{AppendRequest, JournalClient};
+use crate::message::append::append_retrying;
 use crate::message::{Envelope, Publisher, Sequencer, SequencerError};
 use super::app::Application;
 use crate::runtime::{CallError, MessageBatch, PluginVersion, SummerPlugin, TxnOutput};
@@ -365,28 +366,4 @@ async fn new_version(wake: &mut Option<watch::Receiver<SummerPlugin>>) {
 
 fn reader_gone(spec: &ShardSpec) -> anyhow::Error {
     anyhow!("the reader of {} stopped", spec.source)
-}
-
-/// Appends `req`, retrying transient failures with backoff until shutdown.
-///
-/// # Errors
-/// A permanent failure (unknown journal, register mismatch, …), or shutdown while
-/// retrying.
-pub async fn append_retrying(
-    client: &dyn JournalClient,
-    req: AppendRequest,
-    shutdown: &watch::Receiver<bool>,
-) -> Result<AppendResult, JournalError> {
-    let mut backoff = Backoff::default();
-    loop {
-        match client.append(req.clone()).await {
-            Ok(r) => return Ok(r),
-            Err(e) if e.is_transient() && !*shutdown.borrow() => {
-                let delay = backoff.next_delay();
-                tracing::warn!(journal = %req.journal, error = %e, retry_in = ?delay, "append failed; retrying");
-                tokio::time::sleep(delay).await;
-            }
-            Err(e) => return Err(e),
-        }
-    }
 }

@@ -13,6 +13,8 @@ use futures::future::try_join_all;
 
 use super::publisher::{AckIntent, PendingAppend};
 use super::reader::Backoff;
+use tokio::sync::watch;
+
 use crate::journal::{AppendRequest, AppendResult, JournalClient, JournalError};
 
 /// Appends each pending buffer (journals concurrently, retrying transient failures)
@@ -54,6 +56,39 @@ async fn append_with_retry(
                 tokio::time::sleep(delay).await;
             }
             other => return other,
+        }
+    }
+}
+
+/// Whether an append (or read) that failed with `e` is worth retrying: transient
+/// failures, and transport failures that surface from gRPC as protocol errors (a
+/// connection cut mid-request). Appending the same frames again is safe: readers drop
+/// duplicates by UUID.
+pub fn is_retryable(e: &JournalError) -> bool {
+    e.is_transient() || matches!(e, JournalError::Protocol(_))
+}
+
+/// Appends `req`, retrying [`is_retryable`] failures with [`Backoff`] until
+/// `shutdown` turns true.
+///
+/// # Errors
+/// A permanent failure (unknown journal, register mismatch, refused content, …), or
+/// the last failure once shutdown was requested.
+pub async fn append_retrying(
+    client: &dyn JournalClient,
+    req: AppendRequest,
+    shutdown: &watch::Receiver<bool>,
+) -> Result<AppendResult, JournalError> {
+    let mut backoff = Backoff::default();
+    loop {
+        match client.append(req.clone()).await {
+            Ok(r) => return Ok(r),
+            Err(e) if is_retryable(&e) && !*shutdown.borrow() => {
+                let delay = backoff.next_delay();
+                tracing::warn!(journal = %req.journal, error = %e, retry_in = ?delay, "append failed; retrying");
+                tokio::time::sleep(delay).await;
+            }
+            Err(e) => return Err(e),
         }
     }
 }
