@@ -140,8 +140,20 @@ impl Job {
     /// Waits for it; returns its stderr after asserting success.
     pub fn finish(mut self) -> String {
         let status = self.child.wait().unwrap();
-        let stderr = std::fs::read_to_string(&self.log).unwrap();
+        let log = self.log.clone();
+        drop(self);
+        let stderr = std::fs::read_to_string(&log).unwrap();
         assert!(status.success(), "chunker failed ({status}):\n{stderr}");
         stderr
+    }
+}
+
+impl Drop for Job {
+    /// A test that fails midway leaves no chunker behind.
+    fn drop(&mut self) {
+        if self.running() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }

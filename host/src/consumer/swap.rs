@@ -74,6 +74,7 @@ impl ShardSwap {
             return Ok(());
         }
         let limits = env.limits.clone();
+        let started = std::time::Instant::now();
         let instance = tokio::task::spawn_blocking(move || SummerInstance::instantiate(&plugin, ctx, limits)).await?;
         let instance = match instance {
             Ok(instance) => instance,
@@ -86,7 +87,7 @@ impl ShardSwap {
         };
         txn.replace_instance(Box::new(instance));
         status.swapped(new.as_str());
-        tracing::info!(shard = %spec.id, old = %old, new = %new, "plugin swapped at a transaction boundary");
+        tracing::info!(shard = %spec.id, old = %old, new = %new, instantiated_in = ?started.elapsed(), "plugin swapped at a transaction boundary");
         self.trial = Some((new, old));
         Ok(())
     }

@@ -198,9 +198,15 @@ impl Reloader {
         lock(&self.failed).get(version).cloned()
     }
 
-    /// Records a failed version; true if it was not known to have failed.
+    /// Records a failed version (keeping the first reason); true if it was not known
+    /// to have failed.
     fn remember_failed(&self, version: &PluginVersion, reason: &str) -> bool {
-        lock(&self.failed).insert(version.clone(), reason.to_owned()).is_none()
+        let mut failed = lock(&self.failed);
+        if failed.contains_key(version) {
+            return false;
+        }
+        failed.insert(version.clone(), reason.to_owned());
+        true
     }
 }
 
