@@ -17,8 +17,11 @@ bash scripts/setup.sh
 bash scripts/build-guests.sh
 
 echo "== host, model and end-to-end tests"
-# The end-to-end tests run the streamsum-host binary of this build: build it first.
-cargo build --bins
+# The end-to-end tests run the streamsum-host binary of this build: build it first,
+# with the features the tests enable (`--tests` brings in the root package's
+# dev-dependency on streamsum-host with `crash-points`; a plain `cargo build --bins`
+# would leave a binary without the crash points in target/debug).
+cargo build --bins --tests
 cargo test --no-fail-fast
 
 echo "== guest unit tests under wasmtime"
