@@ -4,32 +4,14 @@
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 
 use sha1::{Digest, Sha1};
 
-/// The host binary: `$STREAMSUM_HOST_BIN`, or built (once) from this worktree and
-/// copied aside at once, because the shared target directory's `streamsum-host` may
-/// be overwritten by builds from other worktrees while the tests run.
+mod support;
+
+/// The host binary of this build (or `$STREAMSUM_HOST_BIN`).
 fn host_binary() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        if let Some(bin) = std::env::var_os("STREAMSUM_HOST_BIN") {
-            return bin.into();
-        }
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "-q", "-p", "streamsum-host", "--bin", "streamsum-host"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("running cargo build");
-        assert!(status.success(), "building streamsum-host");
-        let exe = std::env::current_exe().unwrap(); // target/debug/deps/broker_cli-…
-        let built = exe.parent().unwrap().parent().unwrap().join("streamsum-host");
-        let private = std::env::temp_dir().join(format!("broker-cli-host-{}", std::process::id()));
-        std::fs::copy(&built, &private).expect("copying streamsum-host aside");
-        private
-    })
-    .clone()
+    support::host_bin()
 }
 
 /// A broker process and its URL.
