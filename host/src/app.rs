@@ -134,6 +134,9 @@ pub async fn run(args: AppArgs) -> anyhow::Result<()> {
     service.stop().await
 }
 
+/// How long [`Service::stop`] waits for the shards to finish before aborting them.
+pub const SHARD_STOP_GRACE: Duration = Duration::from_secs(10);
+
 /// A running service: the embedded broker (unless `--broker`) and the shards.
 pub struct Service {
     /// The embedded broker, if this process runs one.
@@ -235,9 +238,18 @@ impl Service {
     /// The broker failed to shut down cleanly.
     pub async fn stop(self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(true);
+        let deadline = tokio::time::Instant::now() + SHARD_STOP_GRACE;
         for (status, task) in self.shards {
-            if let Err(e) = task.await {
-                tracing::error!(shard = %status.snapshot().id, error = %e, "shard task failed");
+            let abort = task.abort_handle();
+            match tokio::time::timeout_at(deadline, task).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(shard = %status.snapshot().id, error = %e, "shard task failed"),
+                Err(_) => {
+                    // A shard blocked on an unreachable broker must not keep the
+                    // process alive: nothing uncommitted is lost by stopping it here.
+                    abort.abort();
+                    tracing::warn!(shard = %status.snapshot().id, grace = ?SHARD_STOP_GRACE, "shard did not stop in time; aborted");
+                }
             }
         }
         if let Some(broker) = self.broker {
