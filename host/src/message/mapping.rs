@@ -7,15 +7,9 @@
 
 use thiserror::Error;
 
-/// FNV-1a 32-bit offset basis.
-pub const FNV32_OFFSET_BASIS: u32 = 0x811C_9DC5;
-/// FNV-1a 32-bit prime.
-pub const FNV32_PRIME: u32 = 0x0100_0193;
-
-/// FNV-1a 32-bit hash of `bytes` (xor each byte, then multiply).
-pub fn fnv1a32(bytes: &[u8]) -> u32 {
-    bytes.iter().fold(FNV32_OFFSET_BASIS, |h, &b| (h ^ b as u32).wrapping_mul(FNV32_PRIME))
-}
+/// FNV-1a 32-bit hash, shared with the guests through the model crate (one
+/// definition, so host and guests always route a stream alike).
+pub use streamsum_model::fnv1a32;
 
 /// A mapping cannot be built from an empty partition list.
 #[derive(Debug, Error, PartialEq, Eq)]
