@@ -3,15 +3,13 @@
 
 mod support;
 
-use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Stdio};
-use std::sync::Arc;
 
 use futures::future::select_all;
 use futures::{FutureExt, StreamExt};
 use streamsum_host::journal::{AppendRequest, JournalClient, ReadRequest};
-use streamsum_host::message::{FrameDecoder, Publisher, Sequencer};
+use streamsum_host::message::Publisher;
 use streamsum_host::service::GrpcJournalClient;
 use support::*;
 
@@ -199,23 +197,7 @@ async fn a_host_restarted_mid_run_still_gives_every_sum_exactly_once() {
     );
 
     // Read committed, the sums journal holds exactly one Sum per stream.
-    let raw = read_all(&host.client(), SUMS).await;
-    let journal: Arc<str> = SUMS.into();
-    let mut decoder = FrameDecoder::new(journal.clone(), 0);
-    decoder.push(&raw);
-    let mut sequencer = Sequencer::new([(journal, 0)], [], 0);
-    let mut per_stream: HashMap<String, u32> = HashMap::new();
-    while let Some(frame) = decoder.next_frame() {
-        let Ok(env) = frame else { continue };
-        if sequencer.queue_uncommitted(env).unwrap().commits() {
-            while let Some(env) = sequencer.step().unwrap() {
-                let line = String::from_utf8_lossy(&env.message).to_string();
-                *per_stream
-                    .entry(json_str(&line, "ID").unwrap().to_string())
-                    .or_default() += 1;
-            }
-        }
-    }
+    let per_stream = sums_per_stream(&host.client()).await;
     assert_eq!(per_stream.len(), 80);
     assert!(per_stream.values().all(|&n| n == 1), "{per_stream:?}");
     host.stop();

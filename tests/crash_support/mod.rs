@@ -9,31 +9,20 @@
 //! every stream has exactly one Sum.
 #![allow(dead_code)]
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
 use streamsum_host::journal::{JournalClient, ReadRequest};
-use streamsum_host::message::{FrameDecoder, Sequencer};
 use streamsum_host::service::GrpcJournalClient;
 
-use crate::support::{describe, json_str, read_all, wasm};
+use crate::support::{describe, wasm};
 
-/// The `streamsum-host` binary: `$STREAMSUM_HOST_BIN` if set (a copy of a build of
-/// one's own, when several worktrees share a target directory), else the one next to
-/// this test build.
-pub fn host_bin() -> PathBuf {
-    match std::env::var_os("STREAMSUM_HOST_BIN") {
-        Some(bin) => PathBuf::from(bin),
-        None => crate::support::host_bin(),
-    }
-}
+pub use crate::support::{host_bin, sums_per_stream};
 
 /// The sums journal.
 pub const SUMS: &str = "examples/stream-sum/sums";
@@ -225,26 +214,6 @@ impl Chunker {
         assert!(stderr.contains(&want), "{want:?} not in:\n{stderr}");
         stderr
     }
-}
-
-/// Read committed: how many Sums each stream has on the sums journal.
-pub async fn sums_per_stream(client: &GrpcJournalClient) -> HashMap<String, u32> {
-    let raw = read_all(client, SUMS).await;
-    let journal: Arc<str> = SUMS.into();
-    let mut decoder = FrameDecoder::new(journal.clone(), 0);
-    decoder.push(&raw);
-    let mut sequencer = Sequencer::new([(journal, 0)], [], 0);
-    let mut per_stream: HashMap<String, u32> = HashMap::new();
-    while let Some(frame) = decoder.next_frame() {
-        let Ok(env) = frame else { continue };
-        if sequencer.queue_uncommitted(env).unwrap().commits() {
-            while let Some(env) = sequencer.step().unwrap() {
-                let line = String::from_utf8_lossy(&env.message).to_string();
-                *per_stream.entry(json_str(&line, "ID").unwrap().to_string()).or_default() += 1;
-            }
-        }
-    }
-    per_stream
 }
 
 /// Asserts the sums journal holds exactly one committed Sum for each of `streams`

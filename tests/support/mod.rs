@@ -3,15 +3,18 @@
 //! learning its address, running a chunker job, and reading journals raw.
 #![allow(dead_code)]
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use futures::StreamExt;
 use sha1::{Digest, Sha1};
 use streamsum_host::journal::{JournalClient, JournalError, ReadRequest};
+use streamsum_host::message::{FrameDecoder, Sequencer};
 use streamsum_host::service::GrpcJournalClient;
 
 /// The cargo target directory the test executable was built in
@@ -243,4 +246,25 @@ pub fn json_u64(line: &str, field: &str) -> Option<u64> {
     let start = line.find(&key)? + key.len();
     let digits: String = line[start..].chars().take_while(|c| c.is_ascii_digit()).collect();
     digits.parse().ok()
+}
+
+/// Read committed: how many Sums each stream (by `ID`) has on the sums journal.
+pub async fn sums_per_stream(client: &impl JournalClient) -> HashMap<String, u32> {
+    const SUMS: &str = "examples/stream-sum/sums";
+    let raw = read_all(client, SUMS).await;
+    let journal: Arc<str> = SUMS.into();
+    let mut decoder = FrameDecoder::new(journal.clone(), 0);
+    decoder.push(&raw);
+    let mut sequencer = Sequencer::new([(journal, 0)], [], 0);
+    let mut per_stream: HashMap<String, u32> = HashMap::new();
+    while let Some(frame) = decoder.next_frame() {
+        let Ok(env) = frame else { continue };
+        if sequencer.queue_uncommitted(env).unwrap().commits() {
+            while let Some(env) = sequencer.step().unwrap() {
+                let line = String::from_utf8_lossy(&env.message).to_string();
+                *per_stream.entry(json_str(&line, "ID").unwrap().to_string()).or_default() += 1;
+            }
+        }
+    }
+    per_stream
 }
