@@ -45,8 +45,12 @@ pub fn host_bin() -> PathBuf {
 }
 
 /// A guest component (`guest_summer.wasm`, `guest_chunker.wasm`): the newest of
-/// `<target>/wasm/` and `<target>/wasm32-wasip2/release/`.
+/// `<target>/wasm/` and `<target>/wasm32-wasip2/release/`, or `$STREAMSUM_WASM_DIR/<name>`
+/// (worktrees sharing one target directory keep their own guests there).
 pub fn wasm(name: &str) -> PathBuf {
+    if let Some(dir) = std::env::var_os("STREAMSUM_WASM_DIR") {
+        return PathBuf::from(dir).join(name);
+    }
     let target = target_dir();
     let candidates = [
         target.join("wasm").join(name),
