@@ -1,11 +1,17 @@
 //! Generates the prost messages and the tonic client/server of Gazette's
-//! `protocol.Journal` service from `proto/protocol.proto`, and of the host's own
-//! `streamsum.Control` service from `proto/control.proto`.
+//! `protocol.Journal` service from `proto/protocol.proto`, of the host's own
+//! `streamsum.Control` service from `proto/control.proto`, and of the broker's
+//! `streamsum.admin.Admin` service (pruning) from `proto/admin.proto`.
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto/protocol.proto");
     println!("cargo:rerun-if-changed=proto/control.proto");
-    tonic_prost_build::configure()
-        .bytes(".")
-        .compile_protos(&["proto/protocol.proto", "proto/control.proto"], &["proto"])?;
+    println!("cargo:rerun-if-changed=proto/admin.proto");
+    // Worktrees sharing one target directory may run this script from a checkout
+    // that predates admin.proto: compile only the files that exist there.
+    let protos: Vec<&str> = ["proto/protocol.proto", "proto/control.proto", "proto/admin.proto"]
+        .into_iter()
+        .filter(|p| std::path::Path::new(p).exists())
+        .collect();
+    tonic_prost_build::configure().bytes(".").compile_protos(&protos, &["proto"])?;
     Ok(())
 }

@@ -18,6 +18,7 @@ use futures::{FutureExt, StreamExt};
 use super::error::JournalError;
 use super::labels::{LabelSelector, LabelSet};
 use super::spec::JournalSpec;
+use super::prune::PruneResult;
 use super::storage::Storage;
 
 /// A journal as listed.
@@ -144,6 +145,15 @@ pub trait JournalClient: Send + Sync + 'static {
         futures::stream::once(async { Err(JournalError::Protocol("this journal client cannot watch".into())) }).boxed()
     }
 
+    /// Deletes `journal`'s whole fragments that end at or before `before`, moving its
+    /// low-water mark (a streamsum extension: Gazette prunes through its fragment
+    /// stores, not `protocol.Journal`; ours is `streamsum.admin.Admin/PruneFragments`).
+    /// Clients that cannot prune yield `Unsupported`.
+    fn prune(&self, journal: &str, before: i64) -> BoxFuture<'static, Result<PruneResult, JournalError>> {
+        let msg = format!("journal {journal:?}: this journal client cannot prune (to offset {before})");
+        async move { Err(JournalError::Unsupported(msg)) }.boxed()
+    }
+
     /// A zero-byte append: resolves with the write head once every append started
     /// before it has committed.
     fn barrier(&self, journal: &str) -> BoxFuture<'static, Result<i64, JournalError>> {
@@ -214,6 +224,17 @@ impl JournalClient for LocalClient {
             }
         });
         tokio_stream::wrappers::ReceiverStream::new(rx).boxed()
+    }
+
+    fn prune(&self, journal: &str, before: i64) -> BoxFuture<'static, Result<PruneResult, JournalError>> {
+        let (s, journal) = (self.storage.clone(), journal.to_owned());
+        async move {
+            // Rewrites the index, removes files and fsyncs: off the async workers.
+            tokio::task::spawn_blocking(move || s.prune(&journal, before))
+                .await
+                .map_err(|e| JournalError::io("prune task", std::io::Error::other(e)))?
+        }
+        .boxed()
     }
 
     fn read(&self, req: ReadRequest) -> BoxStream<'static, Result<ReadChunk, JournalError>> {

@@ -68,6 +68,10 @@ pub enum JournalError {
     /// The broker is unreachable or unavailable (connection refused, shutting down).
     #[error("broker unavailable: {0}")]
     Unavailable(String),
+    /// The broker or client does not offer the operation (e.g. pruning on a broker
+    /// without the streamsum admin service).
+    #[error("unsupported: {0}")]
+    Unsupported(String),
     /// A protocol violation by the peer (bad frame order, invalid response).
     #[error("protocol error: {0}")]
     Protocol(String),

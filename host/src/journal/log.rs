@@ -46,25 +46,26 @@ pub struct SpecRecord {
 }
 
 /// Mutable append-side state.
-struct State {
-    /// Fragment files, sorted; the last one takes appends.
-    fragments: Vec<FragmentFile>,
-    /// The commit index file.
-    index: Arc<std::fs::File>,
+pub(super) struct State {
+    /// Fragment files, sorted; the last one takes appends. The first one's begin is
+    /// the journal's low-water mark once older fragments were pruned (`prune.rs`).
+    pub(super) fragments: Vec<FragmentFile>,
+    /// The commit index file (replaced by a compacted one when pruning).
+    pub(super) index: Arc<std::fs::File>,
     /// Bytes written to the index.
-    index_len: u64,
+    pub(super) index_len: u64,
     /// End of written bytes, including appends awaiting their sync.
-    write_end: i64,
+    pub(super) write_end: i64,
     /// Durable head (mirrors `Commit::head`).
-    committed: i64,
+    pub(super) committed: i64,
     /// Registers after the last written append.
-    registers: LabelSet,
+    pub(super) registers: LabelSet,
     /// Files written since the last sync was captured.
     unsynced: Vec<Arc<std::fs::File>>,
     /// Whether the journal is queued with the syncer.
     queued: bool,
     /// Why the journal no longer accepts appends, if it does not.
-    closed: Option<Arc<str>>,
+    pub(super) closed: Option<Arc<str>>,
 }
 
 /// A journal stored in its own directory.
@@ -76,14 +77,14 @@ pub struct Journal {
     /// Spec and revisions.
     spec: Mutex<SpecRecord>,
     /// Append-side state.
-    state: Mutex<State>,
+    pub(super) state: Mutex<State>,
     /// Committed head, watched by readers and appenders.
     commit_tx: watch::Sender<Commit>,
     /// The shared group committer.
     syncer: Arc<Syncer>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
@@ -179,6 +180,13 @@ impl Journal {
         let idx = st.fragments.partition_point(|f| f.begin <= offset).checked_sub(1)?;
         let f = &st.fragments[idx];
         Some((f.begin, f.end().min(st.committed), f.file.clone()))
+    }
+
+    /// The low-water mark: the first offset whose bytes are still stored (0 unless
+    /// fragments were pruned; the head once every fragment was pruned).
+    pub fn low(&self) -> i64 {
+        let st = lock(&self.state);
+        st.fragments.first().map_or(st.committed, |f| f.begin.min(st.committed))
     }
 
     /// The committed `[begin, end)` of every fragment file, in order.

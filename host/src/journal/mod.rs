@@ -11,6 +11,7 @@ mod duration;
 mod error;
 mod fragment;
 mod log;
+mod prune;
 mod labels;
 mod read;
 mod record;
@@ -26,6 +27,7 @@ pub use client::{
 };
 pub use error::JournalError;
 pub use log::{Commit, Journal, SpecRecord};
+pub use prune::PruneResult;
 pub use labels::{validate_label_name, validate_label_value, Label, LabelSelector, LabelSet};
 pub use read::{chunks, FragmentMeta, ReadEvent};
 pub use recover::INDEX_FILE;

@@ -6,6 +6,8 @@
 //! end with `OffsetNotYetAvailable` (non-blocking) or wait for the next commit. Bytes
 //! are read with `pread` on a blocking thread in batches, and come from the page cache
 //! for readers tailing the head. Readers only ever see committed (synced) bytes.
+//! A read from below the journal's low-water mark (pruned fragments, `prune.rs`)
+//! starts at the mark instead: its first event's offset is greater than requested.
 
 use std::sync::Arc;
 
@@ -83,6 +85,9 @@ async fn serve(journal: &Journal, req: ReadRequest, metadata_only: bool, max_chu
         if offset == -1 {
             offset = commit.head;
         }
+        // Below the first stored fragment (pruned content), a read jumps forward to
+        // it, as Gazette's does over deleted fragments; the events carry the new offset.
+        offset = offset.max(journal.low());
         if req.end_offset != 0 && offset >= req.end_offset {
             return Ok(());
         }

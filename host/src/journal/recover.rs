@@ -6,7 +6,8 @@
 //! against their CRC-32; the first one that fails, and everything after it, is a torn
 //! tail from a crash mid-append. The tail is truncated from both the index and the
 //! fragment files (and synced) before the journal serves anything, so it is never
-//! read and later appends continue right after the last committed byte.
+//! read and later appends continue right after the last committed byte. A pruned
+//! journal's extent starts at its index's first record instead of 0 (`prune.rs`).
 
 use std::fs::OpenOptions;
 use std::io::Read;
@@ -22,7 +23,8 @@ pub const INDEX_FILE: &str = "index.log";
 
 /// A journal's durable state, recovered from its directory.
 pub struct Recovered {
-    /// Fragment files holding exactly `[0, head)`, sorted.
+    /// Fragment files holding exactly `[low, head)`, sorted (`low` is 0 unless the
+    /// journal was pruned).
     pub fragments: Vec<FragmentFile>,
     /// The open index file.
     pub index: std::fs::File,
@@ -51,9 +53,21 @@ pub fn recover(dir: &Path) -> Result<Recovered, JournalError> {
     index.read_to_end(&mut raw).map_err(|e| io("reading", e))?;
     let (records, _) = IndexRecord::decode_all(&raw);
 
+    // A pruned journal's index begins with a zero-length record at its low-water
+    // mark (`prune.rs`); fragment files wholly below it are leftovers of a prune that
+    // crashed after compacting the index, and go now.
+    let low = records.first().map_or(0, |r| r.begin as i64);
     let mut fragments = Vec::new();
+    let mut pruned_leftovers = false;
     for (begin, path) in list_fragment_files(dir)? {
-        fragments.push(FragmentFile::open(path, begin)?);
+        let frag = FragmentFile::open(path, begin)?;
+        if frag.begin < low && frag.end() <= low {
+            std::fs::remove_file(&frag.path)
+                .map_err(|e| JournalError::io(format!("removing pruned fragment {}", frag.path.display()), e))?;
+            pruned_leftovers = true;
+            continue;
+        }
+        fragments.push(frag);
     }
 
     let trusted = records.iter().map(|r| r.durable).max().unwrap_or(0);
@@ -66,10 +80,10 @@ pub fn recover(dir: &Path) -> Result<Recovered, JournalError> {
     }
     let records = &records[..kept];
     let index_len: u64 = records.iter().map(|r| r.encode().len() as u64).sum();
-    let head = records.last().map_or(0, |r| r.end as i64);
+    let head = records.last().map_or(low, |r| r.end as i64);
     let registers = records.iter().rev().find_map(|r| r.registers.clone()).unwrap_or_default();
 
-    let mut changed = index_len != raw.len() as u64;
+    let mut changed = index_len != raw.len() as u64 || pruned_leftovers;
     if changed {
         index.set_len(index_len).map_err(|e| io("truncating", e))?;
         index.sync_data().map_err(|e| io("syncing", e))?;

@@ -267,6 +267,15 @@ impl Storage {
         Ok(read_events(journal, req.clone(), metadata_only, max_chunk.max(1)))
     }
 
+    /// Deletes journal `name`'s fragments that end at or before `before` (see
+    /// [`Journal::prune`]); blocking file work, so call it off the async workers.
+    ///
+    /// # Errors
+    /// `NotFound`, `Invalid` (an offset outside `[0, write head]`), `Io`.
+    pub fn prune(&self, name: &str, before: i64) -> Result<super::prune::PruneResult, JournalError> {
+        self.journal(name)?.prune(before)
+    }
+
     /// Group-commit rounds completed since open (each fdatasyncs every pending append).
     pub fn sync_rounds(&self) -> u64 {
         self.syncer.rounds()

@@ -54,4 +54,8 @@ impl JournalClient for MeteredClient {
     fn read(&self, req: ReadRequest) -> BoxStream<'static, Result<ReadChunk, JournalError>> {
         self.inner.read(req)
     }
+
+    fn prune(&self, journal: &str, before: i64) -> BoxFuture<'static, Result<crate::journal::PruneResult, JournalError>> {
+        self.inner.prune(journal, before)
+    }
 }

@@ -15,8 +15,8 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::journal::{
-    AppendRequest, AppendResult, ApplyChange, JournalClient, JournalError, JournalInfo, LabelSelector, ReadChunk,
-    ReadRequest,
+    AppendRequest, AppendResult, ApplyChange, JournalClient, JournalError, JournalInfo, LabelSelector, PruneResult,
+    ReadChunk, ReadRequest,
 };
 
 use super::convert::{from_status, label_set_in, label_set_out, selector_out, sha1_in, spec_in, spec_out, status_error};
@@ -33,6 +33,8 @@ const MAX_RECV: usize = 64 << 20;
 pub struct GrpcJournalClient {
     /// The tonic stub.
     stub: Stub<Channel>,
+    /// The broker's `streamsum.admin.Admin` stub on the same channel (pruning).
+    admin: super::admin::AdminClient<Channel>,
 }
 
 impl GrpcJournalClient {
@@ -48,7 +50,8 @@ impl GrpcJournalClient {
 
     /// A client over an existing channel.
     pub fn from_channel(channel: Channel) -> Self {
-        GrpcJournalClient { stub: Stub::new(channel).max_decoding_message_size(MAX_RECV) }
+        let admin = super::admin::AdminClient::new(channel.clone());
+        GrpcJournalClient { stub: Stub::new(channel).max_decoding_message_size(MAX_RECV), admin }
     }
 
     /// Lists with Gazette's raw response, write heads not included.
@@ -171,6 +174,10 @@ impl JournalClient for GrpcJournalClient {
             }
         });
         ReceiverStream::new(rx).boxed()
+    }
+
+    fn prune(&self, journal: &str, before: i64) -> BoxFuture<'static, Result<PruneResult, JournalError>> {
+        super::admin::prune_remote(self.admin.clone(), journal.to_owned(), before).boxed()
     }
 
     fn read(&self, req: ReadRequest) -> BoxStream<'static, Result<ReadChunk, JournalError>> {

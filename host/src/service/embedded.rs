@@ -105,6 +105,7 @@ impl EmbeddedBroker {
         let server = tokio::spawn(
             tonic::transport::Server::builder()
                 .add_service(service)
+                .add_service(super::admin::Admin::server(storage.clone()))
                 .add_optional_service(control)
                 .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
                     let _ = stop.wait_for(|s| *s).await;

@@ -68,6 +68,16 @@ pub enum JournalsCommand {
         /// The journal.
         journal: String,
     },
+    /// Delete a journal's whole fragments that end at or before --before (a streamsum
+    /// extension, `streamsum.admin.Admin/PruneFragments`); prints what was removed and
+    /// the journal's new low-water mark.
+    Prune {
+        /// The journal.
+        journal: String,
+        /// Fragments ending at or before this offset are deleted.
+        #[arg(long, env = "JOURNALS_PRUNE_BEFORE")]
+        before: i64,
+    },
     /// Create, update or delete journals from a YAML or JSON list of specs.
     Apply {
         /// The file; each entry is a journal spec, or `{"name": …, "delete": true}`.
@@ -102,6 +112,11 @@ pub async fn run(args: JournalsArgs) -> anyhow::Result<()> {
         }
         JournalsCommand::Append { journal } => append(&client, journal).await,
         JournalsCommand::Apply { file } => apply(&client, &file).await,
+        JournalsCommand::Prune { journal, before } => {
+            let r = client.prune(&journal, before).await.with_context(|| format!("pruning journal {journal:?} before offset {before}"))?;
+            println!("{}", super::admin::prune_report(&r));
+            Ok(())
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 //! gazctl, Gazette's Go client and our own [`GrpcJournalClient`]; the client side
 //! lets the host run against any Gazette-protocol broker. Only this module names tonic.
 
+pub mod admin;
 mod append_api;
 mod client;
 pub mod control;
