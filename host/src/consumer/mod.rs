@@ -13,6 +13,7 @@ pub mod recovery;
 #[cfg(test)]
 mod recovery_tests;
 pub mod shard;
+pub mod slots;
 pub mod standby;
 pub mod source;
 pub mod status;

@@ -53,6 +53,9 @@ pub struct RecoveryLog {
     since_snapshot: u64,
     /// Snapshot once this many bytes were appended since the last one (0: never).
     snapshot_every: u64,
+    /// Whether to prune the log before each new snapshot (cleared for good once the
+    /// broker says it cannot prune, e.g. a Gazette broker).
+    prune: bool,
 }
 
 /// What [`recover`] did, for logs and figures.
@@ -122,6 +125,7 @@ pub async fn recover(
         head: handoff.end,
         since_snapshot: (handoff.end - snapshot.unwrap_or(0)).max(0) as u64,
         snapshot_every,
+        prune: true,
     };
     Ok((log, stats))
 }
@@ -261,10 +265,34 @@ impl RecoveryLog {
             ..AppendRequest::new(self.journal.clone(), LogRecord::handoff(self.author).frame())
         };
         self.append_fenced(req, shutdown).await.context("pointing the snapshot register at the new snapshot")?;
-        let (db, bytes) = (db.clone(), applied.end - applied.begin);
+        let (db, bytes, at) = (db.clone(), applied.end - applied.begin, applied.begin);
         tokio::task::spawn_blocking(move || db.apply_record_blocking(&LogRecord::default(), &applied)).await??;
         tracing::info!(shard = %self.shard, journal = %self.journal, keys, bytes, took = ?began.elapsed(), "snapshot written");
+        self.prune_before(at).await;
         Ok(())
+    }
+
+    /// Deletes the log's fragments that end at or before `offset`, the newest
+    /// snapshot's record, now that the register points there: playback never reads
+    /// below it again. Housekeeping only: a failure is logged, and the next snapshot
+    /// prunes what this one could not.
+    async fn prune_before(&mut self, offset: i64) {
+        if !self.prune {
+            return;
+        }
+        match self.client.prune(&self.journal, offset).await {
+            Ok(r) if r.removed.is_empty() => {}
+            Ok(r) => {
+                tracing::info!(shard = %self.shard, journal = %self.journal, low = r.low, bytes = r.removed_bytes(), fragments = r.removed.len(), "pruned the recovery log before the newest snapshot");
+            }
+            Err(JournalError::Unsupported(why)) => {
+                tracing::warn!(shard = %self.shard, journal = %self.journal, "cannot prune the recovery log ({why}); it will keep growing");
+                self.prune = false;
+            }
+            Err(e) => {
+                tracing::warn!(shard = %self.shard, journal = %self.journal, offset, error = %e, "pruning the recovery log failed; the next snapshot tries again");
+            }
+        }
     }
 
     fn fence(&self) -> LabelSet {

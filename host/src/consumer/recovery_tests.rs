@@ -116,3 +116,63 @@ async fn a_log_with_a_corrupted_record_refuses_to_start_naming_it() {
     let err = recover("s", client, &journal, &db, 0, &stop).await.err().unwrap();
     assert!(format!("{err:#}").contains(&format!("at offset {}", bad.begin)), "{err:#}");
 }
+
+/// Bytes of `journal`'s files on disk (fragments and index).
+fn on_disk(storage: &Storage, journal: &str) -> u64 {
+    let dir = storage.journal(journal).unwrap().dir().to_path_buf();
+    std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_run_prunes_the_log_before_each_snapshot_and_still_rebuilds_exactly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let storage = Storage::open(tmp.path().join("broker")).unwrap();
+    let mut specs = stream_sum_specs(1);
+    let journal = recovery_log(0);
+    for s in specs.iter_mut().filter(|s| s.name == journal) {
+        s.fragment.length = 1024; // Roll often, so that pruning has whole fragments to drop.
+    }
+    storage.create_missing(specs).unwrap();
+    let client: Arc<dyn JournalClient> = Arc::new(LocalClient::new(storage.clone()));
+    let (_tx, stop) = watch::channel(false);
+    let db = ShardDb::open_blocking(&tmp.path().join("a"), false).unwrap();
+    let (mut log, _) = recover("s", client.clone(), &journal, &db, 4096, &stop).await.unwrap();
+    let value = |i: usize| format!("{i:0>100}");
+    let mut stale = None;
+    let mut largest = 0;
+    for i in 0..600 {
+        commit(&mut log, &db, put(&format!("k{}", i % 20), &value(i)), &stop).await.unwrap();
+        log.maybe_snapshot(&db, &stop).await.unwrap();
+        if i == 30 {
+            // A copy of the store as of now, as a replica that stopped here would have.
+            let path = tmp.path().join("stale");
+            let db2 = ShardDb::open_blocking(&path, false).unwrap();
+            recover("s2", client.clone(), &journal, &db2, 0, &stop).await.unwrap();
+            stale = Some(db2);
+            // Take the log back (the recover above fenced `log`).
+            (log, _) = recover("s", client.clone(), &journal, &db, 4096, &stop).await.unwrap();
+        }
+        if i >= 100 {
+            largest = largest.max(on_disk(&storage, &journal));
+        }
+    }
+    let written = storage.journal(&journal).unwrap().head();
+    let low = storage.journal(&journal).unwrap().low();
+    assert!(written > 80_000, "the run wrote {written} log bytes");
+    assert!(low > written - 12_000, "pruned up to {low} of {written}");
+    // Snapshot interval (4 KiB) + a fragment (1 KiB, plus one record) + a snapshot
+    // (~2.6 KiB) + index records: far below what was written.
+    assert!(largest < 16_000, "the log took up to {largest} bytes on disk (of {written} written)");
+
+    // A fresh store and the stale one (its position was pruned) rebuild exactly.
+    let fresh = ShardDb::open_blocking(&tmp.path().join("b"), false).unwrap();
+    for target in [fresh, stale.unwrap()] {
+        let (_, stats) = recover("s", client.clone(), &journal, &target, 4096, &stop).await.unwrap();
+        assert!(stats.rebuilt);
+        for k in 0..20 {
+            let key = format!("k{k}");
+            assert_eq!(target.get(key.as_bytes()).unwrap(), db.get(key.as_bytes()).unwrap(), "{key}");
+        }
+        assert_eq!(target.load_checkpoint_blocking().unwrap(), Some(format!("cp-{}", value(599)).into_bytes()));
+    }
+}

@@ -22,7 +22,7 @@ use tracing::Instrument;
 use super::app::Application;
 use super::checkpoint::Checkpoint;
 use super::recovery::{recover, Fenced};
-use super::standby::{renew_lease, stand_by};
+use super::standby::{heartbeat, stand_by, StandbyEnd};
 use super::source::{read_source, Backoff, SourceEvent};
 use super::status::{ShardState, ShardStatus};
 use super::swap::ShardSwap;
@@ -73,8 +73,9 @@ pub struct ShardEnv {
     pub recovery_log: String,
     /// Write a snapshot after this many recovery-log bytes (0: never).
     pub snapshot_every: u64,
-    /// Hot standbys per shard (0: none). With any, a shard whose log has a live
-    /// primary elsewhere stands by (see `standby.rs`), and a primary renews its lease.
+    /// Hot standbys per shard (0: none). With N > 0, a shard whose log has a live
+    /// primary elsewhere stands by in one of N slots, or idles if all are held (see
+    /// `standby.rs`, `slots.rs`), and a primary renews its lease in the log.
     pub hot_standbys: usize,
     /// A primary silent this long is taken for dead by its standbys.
     pub lease: Duration,
@@ -120,12 +121,14 @@ pub async fn run_shard(spec: ShardSpec, env: ShardEnv, status: Arc<ShardStatus>,
             return;
         }
     };
+    // This process's id as a standby-slot holder of this shard.
+    let me = crate::store::recoverylog::random_author();
     let mut standby = env.hot_standbys > 0;
     loop {
         if standby {
-            match stand_by(&spec, &env, &db, &status, &mut shutdown).await {
-                Ok(true) => standby = false,
-                Ok(false) => {
+            match stand_by(&spec, &env, &db, &status, &mut shutdown, me).await {
+                Ok(StandbyEnd::TakeOver) => standby = false,
+                Ok(StandbyEnd::Shutdown) => {
                     status.set(ShardState::Stopped);
                     return;
                 }
@@ -210,9 +213,32 @@ async fn serve(
     let (log, _) = recover(&spec.id, env.client.clone(), &env.recovery_log, db, env.snapshot_every, shutdown)
         .await
         .with_context(|| format!("recovering shard {} from {}", spec.id, env.recovery_log))?;
-    let _lease = (env.hot_standbys > 0).then(|| {
-        AbortOnDrop(tokio::spawn(renew_lease(env.client.clone(), env.recovery_log.clone(), log.author(), env.lease)))
-    });
+    // Fenced appends fail once another process takes over; the heartbeat makes an
+    // idle primary find out within about a lease (and renews the lease standbys watch).
+    let fenced = heartbeat(
+        env.client.clone(),
+        spec.id.clone(),
+        env.recovery_log.clone(),
+        log.author(),
+        env.lease,
+        env.hot_standbys > 0,
+    );
+    tokio::select! {
+        r = run_primary(spec, env, db, status, shutdown, log) => r,
+        fenced = fenced => Err(fenced.into()),
+    }
+}
+
+/// The primary's work after recovery: the checkpoint's ACKs, the reader, and
+/// transactions until shutdown (`Ok`) or a failure (`Err`).
+async fn run_primary(
+    spec: &ShardSpec,
+    env: &ShardEnv,
+    db: &ShardDb,
+    status: &Arc<ShardStatus>,
+    shutdown: &mut watch::Receiver<bool>,
+    log: super::recovery::RecoveryLog,
+) -> anyhow::Result<()> {
     let checkpoint = match db.load_checkpoint().await.context("loading the checkpoint")? {
         Some(bytes) => Checkpoint::decode(&bytes).with_context(|| format!("decoding the checkpoint in {}", db.dir().display()))?,
         None => Checkpoint::default(),

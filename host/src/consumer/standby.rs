@@ -2,56 +2,154 @@
 //! primary, and takes over when that primary goes silent.
 //!
 //! Gazette's `serveStandby` (`consumer/shard.go`) with the player tailing the log
-//! (`recoverylog/playback.go`, reference §4.4); Etcd's assignment leases are replaced
-//! by a lease kept in the log itself (DESIGN §7, issue 6 allows "a simple lease
-//! through the broker's registers"): a primary started with `--hot-standbys` appends a
-//! fenced no-op record every `lease / 4`, so its log never stays silent for a whole
-//! lease while it lives. A standby applies every record as it arrives; once nothing
-//! has arrived for a lease, the primary is taken for dead and the standby runs the
-//! normal recovery — hand-off (fencing the old primary, should it wake up), then
-//! playback of only the records it has not applied yet.
+//! (`recoverylog/playback.go`, reference §4.4). Etcd's assignments are replaced by the
+//! log's registers (`slots.rs`): a process with `--hot-standbys N` (N ≥ 1) first looks
+//! at them. With no live primary (no owner ever, or its lease expired) it takes over
+//! at once. Otherwise it stands by only in one of the N standby slots, claimed and
+//! renewed by compare-and-set; with every slot held by live others it stays IDLE for
+//! that shard, looking again every lease. A standby applies every record as it
+//! arrives; once no record of an owner has arrived for a lease (plus a quarter lease
+//! per slot index, so that with N > 1 the standbys do not all take over at once), the
+//! primary is taken for dead and the standby runs the normal recovery — hand-off
+//! (fencing the old primary, should it wake up), then playback of only the records it
+//! has not applied yet. A standby whose position was pruned from the log (it lagged
+//! behind a snapshot) rebuilds from the newest snapshot.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
 use tokio::sync::watch;
+use tokio::time::Instant;
 
-use super::recovery::{is_foreign, play, play_fresh};
+use super::recovery::{is_foreign, play, play_fresh, Fenced};
 use super::shard::{stopped, ShardEnv, ShardSpec};
+use super::slots::{choose_slot, live_holders, marker_frame, now_ms, primary_live, slot_register, Claim, SlotValue};
 use super::source::Backoff;
 use super::status::{ShardState, ShardStatus};
-use crate::journal::{AppendRequest, JournalClient, JournalError, LabelSelector, LabelSet, ReadRequest};
-use crate::store::recoverylog::{author_value, AUTHOR_REGISTER, SNAPSHOT_REGISTER};
-use crate::store::{LogRecord, PlaybackError, Player, ShardDb, Start};
+use crate::journal::{AppendRequest, AppendResult, JournalClient, JournalError, LabelSet, ReadRequest};
+use crate::store::recoverylog::SNAPSHOT_REGISTER;
+use crate::store::{PlaybackError, Player, ShardDb, Start};
 
-/// Tails the shard's recovery log into `db` until its primary is silent for a lease
-/// (`Ok(true)`: take over) or shutdown (`Ok(false)`).
+/// How a stand-by ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StandbyEnd {
+    /// No live primary: become primary.
+    TakeOver,
+    /// Shutdown was requested.
+    Shutdown,
+}
+
+/// How tailing ended.
+enum TailEnd {
+    /// The primary was silent for the slot's lease.
+    Silent,
+    /// Another process took the slot (this one failed to renew in time).
+    LostSlot,
+    /// The log was pruned past this standby's position: look again, rebuild.
+    Pruned,
+    /// Shutdown was requested.
+    Shutdown,
+}
+
+/// Stands by for shard `spec` as process `me` until it should take over or shut down.
 ///
 /// # Errors
-/// The log holds a record the player refuses, or cannot be read.
+/// The log holds a record the player refuses, or cannot be read or appended.
 pub async fn stand_by(
     spec: &ShardSpec,
     env: &ShardEnv,
     db: &ShardDb,
     status: &Arc<ShardStatus>,
     shutdown: &mut watch::Receiver<bool>,
-) -> anyhow::Result<bool> {
+    me: u64,
+) -> anyhow::Result<StandbyEnd> {
     let journal = env.recovery_log.as_str();
-    let client = env.client.clone();
-    status.set(ShardState::Standby);
-    // Backfill to the head (a barrier tells where it is, and the snapshot register).
-    let barrier = loop {
+    let mut idle_since: Option<String> = None;
+    loop {
+        let Some(barrier) = barrier(&*env.client, journal, shutdown).await? else { return Ok(StandbyEnd::Shutdown) };
+        let now = now_ms();
+        if !primary_live(&barrier.registers, now) {
+            tracing::info!(shard = %spec.id, %journal, "no live primary (none ever, or its lease expired); taking over");
+            return Ok(StandbyEnd::TakeOver);
+        }
+        let Some(claim) = choose_slot(&barrier.registers, env.hot_standbys, me, now) else {
+            let holders = live_holders(&barrier.registers, env.hot_standbys, now).join(", ");
+            let why = format!("idle: all {} standby slot(s) are held by live processes ({holders})", env.hot_standbys);
+            if idle_since.as_deref() != Some(why.as_str()) {
+                tracing::info!(shard = %spec.id, %journal, "{why}; looking again every lease");
+                idle_since = Some(why.clone());
+            }
+            status.set_idle(&why);
+            if wait(env.lease, shutdown).await {
+                return Ok(StandbyEnd::Shutdown);
+            }
+            continue;
+        };
+        idle_since = None;
+        let Some(held) = renew_slot(&*env.client, journal, &claim, me, env.lease).await? else {
+            continue; // Raced with another claimant: look again.
+        };
+        status.set(ShardState::Standby);
+        tracing::info!(shard = %spec.id, %journal, slot = claim.slot, "holding a standby slot");
+        let player = backfill(spec, env, db, &barrier).await?;
+        tracing::info!(shard = %spec.id, %journal, records = player.applied(), "hot standby caught up; tailing the recovery log");
+        match tail(spec, env, player, Claim { slot: claim.slot, current: Some(held) }, me, shutdown).await? {
+            TailEnd::Silent => return Ok(StandbyEnd::TakeOver),
+            TailEnd::Shutdown => return Ok(StandbyEnd::Shutdown),
+            TailEnd::LostSlot => tracing::warn!(shard = %spec.id, %journal, slot = claim.slot, "lost the standby slot to another process"),
+            TailEnd::Pruned => tracing::info!(shard = %spec.id, %journal, "the log was pruned past this standby's position; rebuilding from the newest snapshot"),
+        }
+    }
+}
+
+/// A zero-byte append: the log's head and registers (`None` on shutdown).
+async fn barrier(
+    client: &dyn JournalClient,
+    journal: &str,
+    shutdown: &mut watch::Receiver<bool>,
+) -> anyhow::Result<Option<AppendResult>> {
+    let mut backoff = Backoff::default();
+    loop {
         match client.append(AppendRequest::new(journal, bytes::Bytes::new())).await {
-            Ok(r) => break r,
+            Ok(r) => return Ok(Some(r)),
             Err(e) if e.is_transient() => {
-                if wait(Duration::from_millis(200), shutdown).await {
-                    return Ok(false);
+                if wait(backoff.next_delay(), shutdown).await {
+                    return Ok(None);
                 }
             }
             Err(e) => return Err(e.into()),
         }
+    }
+}
+
+/// Claims or renews `claim`'s slot for `me` until a lease from now; returns the new
+/// register value, or `None` if the compare-and-set lost.
+async fn renew_slot(
+    client: &dyn JournalClient,
+    journal: &str,
+    claim: &Claim,
+    me: u64,
+    lease: Duration,
+) -> anyhow::Result<Option<String>> {
+    let value = SlotValue { holder: me, expires: now_ms() + lease.as_millis() as u64 }.render();
+    let req = AppendRequest {
+        check_registers: Some(claim.check()),
+        union_registers: LabelSet::from_pairs([(slot_register(claim.slot).as_str(), value.as_str())]),
+        ..AppendRequest::new(journal, marker_frame())
     };
+    match client.append(req).await {
+        Ok(_) => Ok(Some(value)),
+        Err(JournalError::RegisterMismatch { .. }) => Ok(None),
+        Err(e) if e.is_transient() => Ok(claim.current.clone()), // Keep it; renew next time.
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Brings `db` up to the barrier's head: resumes where it stopped if that is still in
+/// the log and not before the newest snapshot, else rebuilds from the snapshot.
+async fn backfill(spec: &ShardSpec, env: &ShardEnv, db: &ShardDb, barrier: &AppendResult) -> anyhow::Result<Player> {
+    let (client, journal) = (&*env.client, env.recovery_log.as_str());
     let snapshot = barrier.registers.value_of(SNAPSHOT_REGISTER).and_then(|v| v.parse::<i64>().ok());
     let applied = {
         let db = db.clone();
@@ -59,74 +157,119 @@ pub async fn stand_by(
     };
     let resume =
         applied.filter(|a| a.journal == journal && a.end <= barrier.end && snapshot.is_none_or(|s| s <= a.begin));
-    let mut player = match resume {
+    Ok(match resume {
         Some(a) => {
             let from = a.begin;
-            match play(&*client, journal, Player::new(journal, db.clone(), Start::Resume(a)), barrier.end).await {
+            match play(client, journal, Player::new(journal, db.clone(), Start::Resume(a)), barrier.end).await {
                 Ok(p) => p,
                 Err(e) if is_foreign(&e, from) => {
                     tracing::warn!(shard = %spec.id, %journal, error = %e, "the local store does not match the recovery log; rebuilding it");
-                    play_fresh(&*client, journal, db, snapshot, barrier.end).await?
+                    play_fresh(client, journal, db, snapshot, barrier.end).await?
                 }
                 Err(e) => return Err(e.into()),
             }
         }
-        None => play_fresh(&*client, journal, db, snapshot, barrier.end).await?,
-    };
-    tracing::info!(shard = %spec.id, %journal, records = player.applied(), "hot standby caught up; tailing the recovery log");
+        None => play_fresh(client, journal, db, snapshot, barrier.end).await?,
+    })
+}
 
-    // Tail: every record the primary appends (transactions and lease renewals).
+/// Tails the log into the player, renewing the slot every lease / 3, until the
+/// primary is silent for this slot's lease, the slot is lost, the log was pruned
+/// past the player, or shutdown.
+async fn tail(
+    spec: &ShardSpec,
+    env: &ShardEnv,
+    mut player: Player,
+    mut claim: Claim,
+    me: u64,
+    shutdown: &mut watch::Receiver<bool>,
+) -> anyhow::Result<TailEnd> {
+    let (client, journal) = (env.client.clone(), env.recovery_log.as_str());
+    let silence = env.lease + env.lease / 4 * claim.slot as u32;
+    let mut renew = tokio::time::interval(env.lease / 3);
+    renew.tick().await; // The claim itself was the first renewal.
+    let (mut seen, mut life) = (player.owner_records(), Instant::now());
     let mut backoff = Backoff::default();
     loop {
         let req = ReadRequest { journal: journal.to_owned(), offset: player.next_offset(), block: true, end_offset: 0 };
         let mut stream = client.read(req);
         loop {
-            let item = tokio::select! {
-                item = tokio::time::timeout(env.lease, stream.next()) => item,
-                _ = stopped(shutdown) => return Ok(false),
-            };
-            match item {
-                Err(_) => {
-                    tracing::warn!(shard = %spec.id, %journal, lease = ?env.lease, "the primary's lease expired; taking over");
-                    return Ok(true);
-                }
-                Ok(Some(Ok(chunk))) => {
-                    backoff.reset();
-                    player =
-                        tokio::task::spawn_blocking(move || player.push(chunk.offset, &chunk.content).map(|()| player))
+            tokio::select! {
+                item = stream.next() => match item {
+                    Some(Ok(chunk)) => {
+                        backoff.reset();
+                        let pushed = tokio::task::spawn_blocking(move || player.push(chunk.offset, &chunk.content).map(|()| player))
                             .await
-                            .map_err(|e| PlaybackError::Task(e.to_string()))??;
+                            .map_err(|e| PlaybackError::Task(e.to_string()))?;
+                        player = match pushed {
+                            Ok(p) => p,
+                            Err(PlaybackError::Missing { .. }) => return Ok(TailEnd::Pruned),
+                            Err(e) => return Err(e.into()),
+                        };
+                        if player.owner_records() > seen {
+                            (seen, life) = (player.owner_records(), Instant::now());
+                        }
+                    }
+                    Some(Err(e)) if e.is_transient() => {
+                        tracing::debug!(shard = %spec.id, %journal, error = %e, "tailing the recovery log failed; retrying");
+                        break;
+                    }
+                    Some(Err(e)) => return Err(PlaybackError::Read { journal: journal.to_owned(), source: e }.into()),
+                    None => break,
+                },
+                _ = tokio::time::sleep_until(life + silence) => {
+                    tracing::warn!(shard = %spec.id, %journal, lease = ?env.lease, slot = claim.slot, "the primary's lease expired; taking over");
+                    return Ok(TailEnd::Silent);
                 }
-                Ok(Some(Err(e))) if e.is_transient() => {
-                    tracing::debug!(shard = %spec.id, %journal, error = %e, "tailing the recovery log failed; retrying");
-                    break;
-                }
-                Ok(Some(Err(e))) => return Err(PlaybackError::Read { journal: journal.to_owned(), source: e }.into()),
-                Ok(None) => break,
+                _ = renew.tick() => match renew_slot(&*client, journal, &claim, me, env.lease).await? {
+                    Some(value) => claim.current = Some(value),
+                    None => return Ok(TailEnd::LostSlot),
+                },
+                _ = stopped(shutdown) => return Ok(TailEnd::Shutdown),
             }
         }
         if wait(backoff.next_delay(), shutdown).await {
-            return Ok(false);
+            return Ok(TailEnd::Shutdown);
         }
     }
 }
 
-/// Renews a primary's lease: a fenced no-op record every `lease / 4` until fenced or
-/// aborted.
-pub async fn renew_lease(client: Arc<dyn JournalClient>, journal: String, author: u64, lease: Duration) {
-    let fence = LabelSelector::including(LabelSet::from_pairs([(AUTHOR_REGISTER, author_value(author).as_str())]));
+/// A primary's heartbeat; resolves only once the primary is fenced. With standbys
+/// (`renew_lease`), a fenced no-op every `lease / 4` that also renews the `lease`
+/// register; without, a fenced zero-byte append every `lease / 2`, which writes
+/// nothing but still fails once another process took over. Either way an idle
+/// primary learns it was fenced within about a lease.
+pub async fn heartbeat(
+    client: Arc<dyn JournalClient>,
+    shard: String,
+    journal: String,
+    author: u64,
+    lease: Duration,
+    renew_lease: bool,
+) -> Fenced {
+    use crate::store::recoverylog::{author_value, AUTHOR_REGISTER};
+    use crate::store::LogRecord;
+    let fence = crate::journal::LabelSelector::including(LabelSet::from_pairs([(AUTHOR_REGISTER, author_value(author).as_str())]));
     let frame = bytes::Bytes::from(LogRecord::handoff(author).frame());
-    let mut tick = tokio::time::interval(lease / 4);
+    let mut tick = tokio::time::interval(if renew_lease { lease / 4 } else { lease / 2 });
     loop {
         tick.tick().await;
-        let req = AppendRequest {
-            check_registers: Some(fence.clone()),
-            ..AppendRequest::new(journal.clone(), frame.clone())
+        let req = if renew_lease {
+            let value = super::slots::lease_value(now_ms(), lease);
+            AppendRequest {
+                check_registers: Some(fence.clone()),
+                union_registers: LabelSet::from_pairs([(super::slots::LEASE_REGISTER, value.as_str())]),
+                ..AppendRequest::new(journal.clone(), frame.clone())
+            }
+        } else {
+            AppendRequest { check_registers: Some(fence.clone()), ..AppendRequest::new(journal.clone(), bytes::Bytes::new()) }
         };
         match client.append(req).await {
             Ok(_) => {}
-            Err(JournalError::RegisterMismatch { .. }) => return, // Fenced: the transaction loop finds out too.
-            Err(e) => tracing::debug!(%journal, error = %e, "renewing the lease failed; retrying"),
+            Err(JournalError::RegisterMismatch { registers, .. }) => {
+                return Fenced { shard, journal, registers: format!("{registers:?}") };
+            }
+            Err(e) => tracing::debug!(%journal, error = %e, "heartbeat of the recovery log failed; retrying"),
         }
     }
 }

@@ -17,6 +17,9 @@ pub enum ShardState {
     Primary,
     /// A hot standby: tailing the recovery log of a live primary elsewhere.
     Standby,
+    /// Neither primary nor standby: a live primary and live holders of all
+    /// `--hot-standbys` slots exist elsewhere (`StatusSnapshot::note` says which).
+    Idle,
     /// Its last life failed; it restarts after a backoff, or, after too many failures
     /// in a row (`StatusSnapshot::gave_up`), stays failed.
     Failed,
@@ -31,6 +34,7 @@ impl ShardState {
             ShardState::Recovering => "RECOVERING",
             ShardState::Primary => "PRIMARY",
             ShardState::Standby => "STANDBY",
+            ShardState::Idle => "IDLE",
             ShardState::Failed => "FAILED",
             ShardState::Stopped => "STOPPED",
         }
@@ -56,6 +60,8 @@ pub struct StatusSnapshot {
     pub last_commit: Option<SystemTime>,
     /// The last failure, if any.
     pub last_error: Option<String>,
+    /// Why the shard is in its state, when that is not a failure (e.g. why it is IDLE).
+    pub note: Option<String>,
     /// Plugin versions this shard swapped to at a transaction boundary (issue 7).
     pub swaps: u64,
     /// Versions rolled back because their first transaction on this shard failed.
@@ -89,6 +95,7 @@ impl ShardStatus {
                 read_through: 0,
                 last_commit: None,
                 last_error: None,
+                note: None,
                 swaps: 0,
                 rollbacks: 0,
                 failures: 0,
@@ -105,13 +112,25 @@ impl ShardStatus {
 
     /// Sets the state.
     pub fn set(&self, state: ShardState) {
-        self.with(|s| s.state = state);
+        self.with(|s| {
+            s.state = state;
+            s.note = None;
+        });
+    }
+
+    /// IDLE because of `why`.
+    pub fn set_idle(&self, why: &str) {
+        self.with(|s| {
+            s.state = ShardState::Idle;
+            s.note = Some(why.to_owned());
+        });
     }
 
     /// Primary, running `plugin`.
     pub fn set_primary(&self, plugin: &str) {
         self.with(|s| {
             s.state = ShardState::Primary;
+            s.note = None;
             s.plugin = plugin.to_owned();
         });
     }

@@ -20,6 +20,11 @@ pub const CONTENT_TYPE: &str = "content-type";
 pub const NDJSON: &str = "application/x-ndjson";
 /// Content type of recovery logs.
 pub const RECOVERY_LOG: &str = "application/x-gazette-recoverylog";
+/// Fragment length of recovery logs: half of the shards' default snapshot interval
+/// (`--snapshot-every-bytes`, 8 MiB), so that each snapshot lets the fragments
+/// before it be pruned and a log keeps about two intervals on disk, instead of the
+/// 64 MiB default under which nothing could be pruned before 64 MiB were written.
+pub const RECOVERY_LOG_FRAGMENT_LENGTH: i64 = 4 << 20;
 
 /// Name of chunk partition `i` (`examples/stream-sum/chunks/part-000`).
 pub fn chunk_partition(i: usize) -> String {
@@ -47,7 +52,11 @@ pub fn stream_sum_specs(partitions: usize) -> Vec<JournalSpec> {
     let log = LabelSet::from_pairs([(CONTENT_TYPE, RECOVERY_LOG)]);
     let mut out: Vec<JournalSpec> = (0..partitions).map(|i| spec(chunk_partition(i), chunk.clone())).collect();
     out.push(spec(sums_journal(), sum));
-    out.extend((0..partitions).map(|i| spec(recovery_log(i), log.clone())));
+    out.extend((0..partitions).map(|i| {
+        let mut s = spec(recovery_log(i), log.clone());
+        s.fragment.length = RECOVERY_LOG_FRAGMENT_LENGTH;
+        s
+    }));
     out
 }
 
@@ -66,6 +75,8 @@ mod tests {
         assert_eq!(specs[0].labels.value_of(MESSAGE_TYPE), Some("stream_sum.Chunk"));
         assert_eq!(specs[8].labels.value_of(MESSAGE_TYPE), Some("stream_sum.Sum"));
         assert_eq!(specs[9].labels.value_of(CONTENT_TYPE), Some(RECOVERY_LOG));
+        assert_eq!(specs[16].fragment.length, 4 << 20, "recovery logs roll at 4 MiB");
+        assert_eq!(specs[0].fragment.length, 64 << 20, "other journals keep Gazette's default");
         for s in &specs {
             s.validate().unwrap();
         }

@@ -195,6 +195,9 @@ pub struct Player {
     last_seq: u64,
     /// Records applied by this player.
     applied: u64,
+    /// Records read (applied or skipped) whose author is an owner, i.e. not a
+    /// register marker (author 0): a standby's sign that the primary lives.
+    owner_records: u64,
 }
 
 impl Player {
@@ -215,6 +218,7 @@ impl Player {
             expect_snapshot,
             last_seq,
             applied: 0,
+            owner_records: 0,
         }
     }
 
@@ -238,6 +242,12 @@ impl Player {
         self.applied
     }
 
+    /// Records read so far that an owner wrote (transactions, snapshots, hand-offs
+    /// and lease renewals; not author-0 register markers).
+    pub fn owner_records(&self) -> u64 {
+        self.owner_records
+    }
+
     /// Feeds the log bytes `content` read at `offset`, applying every record they
     /// complete.
     ///
@@ -258,6 +268,7 @@ impl Player {
                 Ok(None) => break Ok(()),
                 Ok(Some((record, len))) => {
                     let begin = self.offset + at as i64;
+                    self.owner_records += u64::from(record.author != 0);
                     if let Err(e) = self.apply(&record, begin, begin + len as i64) {
                         break Err(e);
                     }
