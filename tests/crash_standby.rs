@@ -2,7 +2,9 @@
 //! becomes primary of every shard, the second stands by, tailing the recovery logs.
 //! After `kill -9` of the primary, the standby takes over once the lease expires,
 //! playing only the records it had not applied yet, and the chunker still verifies
-//! every sum exactly once.
+//! every sum exactly once. With three processes, `--hot-standbys N` means N standbys:
+//! N = 1 leaves the third process IDLE until a slot frees up, N = 2 makes both others
+//! standbys. An idle primary that another process fenced notices within about a lease.
 
 mod crash_support;
 mod support;
@@ -20,9 +22,11 @@ async fn a_hot_standby_takes_over_after_kill_9_of_the_primary() {
     let extra = ["--hot-standbys", "1", "--lease", "1s"];
     let job = Chunker::start(&url, &dir.path().join("chunker"), 60, 8);
     let mut primary = start_shards(&url, &dir.path().join("primary"), &extra, &[]);
-    // The primary owns the shards once it commits (no primary existed: it waited one
-    // lease, then took over).
+    // The primary owns the shards once it commits (no primary existed: it took over
+    // at once, without waiting for a lease).
     next_sums_commit(&url, LIMIT).await;
+    assert!(primary.log_text().contains("no live primary (none ever, or its lease expired); taking over"));
+    assert!(!primary.log_text().contains("lease expired; taking over"));
     let standby = start_shards(&url, &dir.path().join("standby"), &extra, &[]);
     until_logged(&standby, "hot standby caught up", &url, LIMIT).await;
     for _ in 0..5 {
@@ -43,6 +47,95 @@ async fn a_hot_standby_takes_over_after_kill_9_of_the_primary() {
     let played: Vec<&str> = log.lines().filter(|l| l.contains("recovery log played")).collect();
     assert!(!played.is_empty(), "{log}");
     assert!(played.iter().all(|l| l.contains("rebuilt=false")), "{played:#?}");
+}
+
+/// Lines of `proc`'s log containing `needle`.
+fn count(proc: &Proc, needle: &str) -> usize {
+    proc.log_text().lines().filter(|l| l.contains(needle)).count()
+}
+
+/// Waits until `proc`'s log has `n` lines containing `needle` (a log file has no
+/// signal: poll it); panics after `limit`.
+async fn until_count(proc: &Proc, needle: &str, n: usize, limit: Duration) {
+    let began = Instant::now();
+    while count(proc, needle) < n {
+        assert!(began.elapsed() < limit, "{n} × {needle:?} not logged within {limit:?}:\n{}", proc.log_text());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_one_standby_slot_a_third_process_idles_until_the_slot_frees_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_broker, url) = start_broker(&dir.path().join("broker"), "127.0.0.1:0");
+    // A 2 s lease: slot renewals must not lapse on a loaded machine.
+    let extra = ["--hot-standbys", "1", "--lease", "2s"];
+    let job = Chunker::start(&url, &dir.path().join("chunker"), 40, 8);
+    let mut a = start_shards(&url, &dir.path().join("a"), &extra, &[]);
+    next_sums_commit(&url, LIMIT).await;
+    let b = start_shards(&url, &dir.path().join("b"), &extra, &[]);
+    until_count(&b, "hot standby caught up", PARTITIONS, LIMIT).await;
+    let c = start_shards(&url, &dir.path().join("c"), &extra, &[]);
+    until_logged(&c, "idle: all 1 standby slot(s) are held by live processes", &url, LIMIT).await;
+    for _ in 0..3 {
+        next_sums_commit(&url, LIMIT).await;
+    }
+    // While A and B live, C holds no slot on any shard.
+    assert_eq!(count(&c, "holding a standby slot"), 0, "{}", c.log_text());
+    assert!(count(&b, "holding a standby slot") >= PARTITIONS, "{}", b.log_text());
+
+    a.kill9();
+    // B takes over; once B no longer renews its slot, C claims it and stands by.
+    until_logged(&b, "the primary's lease expired; taking over", &url, LIMIT).await;
+    until_count(&c, "hot standby caught up", PARTITIONS, LIMIT).await;
+    let streams = job.streams;
+    job.succeeds(LIMIT).await;
+    assert_exactly_once(&url, streams as usize).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_two_standby_slots_both_other_processes_stand_by() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_broker, url) = start_broker(&dir.path().join("broker"), "127.0.0.1:0");
+    let extra = ["--hot-standbys", "2", "--lease", "2s"];
+    let job = Chunker::start(&url, &dir.path().join("chunker"), 40, 8);
+    let mut a = start_shards(&url, &dir.path().join("a"), &extra, &[]);
+    next_sums_commit(&url, LIMIT).await;
+    let b = start_shards(&url, &dir.path().join("b"), &extra, &[]);
+    let c = start_shards(&url, &dir.path().join("c"), &extra, &[]);
+    for p in [&b, &c] {
+        until_count(p, "hot standby caught up", PARTITIONS, LIMIT).await;
+    }
+    for _ in 0..3 {
+        next_sums_commit(&url, LIMIT).await;
+    }
+    for p in [&b, &c] {
+        assert!(count(p, "holding a standby slot") >= PARTITIONS, "{}", p.log_text());
+        assert_eq!(count(p, "idle:"), 0, "{}", p.log_text());
+    }
+    a.kill9();
+    let streams = job.streams;
+    job.succeeds(LIMIT).await;
+    assert_exactly_once(&url, streams as usize).await;
+    // Every shard was taken over by one of the two standbys.
+    let took = count(&b, "the primary's lease expired; taking over") + count(&c, "the primary's lease expired; taking over");
+    assert!(took >= PARTITIONS, "{took} take-overs:\n{}\n{}", b.log_text(), c.log_text());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_primary_notices_within_a_lease_that_it_was_fenced() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_broker, url) = start_broker(&dir.path().join("broker"), "127.0.0.1:0");
+    let extra = ["--lease", "1s"];
+    let first = start_shards(&url, &dir.path().join("first"), &extra, &[]);
+    until_count(&first, "shard is primary", PARTITIONS, LIMIT).await;
+    // No chunker runs: the first process commits nothing after the take-over.
+    let second = start_shards(&url, &dir.path().join("second"), &extra, &[]);
+    until_count(&second, "shard is primary", PARTITIONS, LIMIT).await;
+    let fenced_at = Instant::now();
+    // Heartbeats every lease / 2: all four notice well within 5 s.
+    until_count(&first, "shard fenced; stopping it", PARTITIONS, Duration::from_secs(5)).await;
+    eprintln!("idle fenced primaries noticed within {:?}", fenced_at.elapsed());
 }
 
 /// Figures, not a check (run on request: `cargo test --test crash_standby -- --ignored

@@ -9,7 +9,9 @@
 //! - `author` names the primary (its fence, `recovery.rs`), and `lease` holds the
 //!   unix-millisecond time until which it claims to be alive; it renews both with a
 //!   fenced no-op every `lease / 4` (`standby.rs`). A log with no `author`, or whose
-//!   lease has expired, has no live primary: a starting process takes over at once.
+//!   lease expired more than a lease ago (so its standbys did not take over), has no
+//!   live primary: a starting process takes over at once. Primaries started without
+//!   standbys write no lease; processes of one deployment share `--hot-standbys`.
 //! - `standby-0` … `standby-(N-1)` are the standby slots: `<holder id>.<expiry ms>`.
 //!   A process stands by for a shard only in a slot it holds; it claims a free or
 //!   expired one with a compare-and-set append (`check_registers` on the slot's
@@ -47,11 +49,16 @@ pub fn marker_frame() -> Vec<u8> {
     LogRecord::handoff(0).frame()
 }
 
-/// Whether the registers show a live primary at `now` (an `author` whose `lease`
-/// has not expired).
-pub fn primary_live(registers: &LabelSet, now: u64) -> bool {
+/// Whether the registers show a primary that is live, or whose lease expired less
+/// than `grace` ms before `now` (its standbys, which notice its silence after a
+/// lease, are taking over: a process that is not its standby leaves it to them).
+/// False for a log no one owned and for an owner whose lease is long expired.
+pub fn primary_live(registers: &LabelSet, now: u64, grace: u64) -> bool {
     registers.value_of(AUTHOR_REGISTER).is_some()
-        && registers.value_of(LEASE_REGISTER).and_then(|v| v.parse::<u64>().ok()).is_some_and(|until| until > now)
+        && registers
+            .value_of(LEASE_REGISTER)
+            .and_then(|v| v.parse::<u64>().ok())
+            .is_some_and(|until| until.saturating_add(grace) > now)
 }
 
 /// The `lease` register value of a primary renewing at `now` for `lease`.
@@ -132,10 +139,13 @@ mod tests {
 
     #[test]
     fn a_primary_is_live_only_with_an_author_and_an_unexpired_lease() {
-        assert!(!primary_live(&regs(&[]), 100), "a log nobody owned");
-        assert!(!primary_live(&regs(&[("author", "00000000000000aa")]), 100), "an owner without a lease");
-        assert!(!primary_live(&regs(&[("author", "00000000000000aa"), ("lease", "100")]), 100), "expired");
-        assert!(primary_live(&regs(&[("author", "00000000000000aa"), ("lease", "101")]), 100));
+        let owned = regs(&[("author", "00000000000000aa"), ("lease", "100")]);
+        assert!(!primary_live(&regs(&[]), 100, 0), "a log nobody owned");
+        assert!(!primary_live(&regs(&[("author", "00000000000000aa")]), 100, 50), "an owner without a lease");
+        assert!(primary_live(&owned, 99, 0));
+        assert!(!primary_live(&owned, 100, 0), "expired");
+        assert!(primary_live(&owned, 149, 50), "expired, but its standbys may be taking over");
+        assert!(!primary_live(&owned, 150, 50), "long expired");
         assert_eq!(lease_value(1000, Duration::from_secs(2)), "3000");
     }
 

@@ -4,8 +4,8 @@
 //! Gazette's `serveStandby` (`consumer/shard.go`) with the player tailing the log
 //! (`recoverylog/playback.go`, reference §4.4). Etcd's assignments are replaced by the
 //! log's registers (`slots.rs`): a process with `--hot-standbys N` (N ≥ 1) first looks
-//! at them. With no live primary (no owner ever, or its lease expired) it takes over
-//! at once. Otherwise it stands by only in one of the N standby slots, claimed and
+//! at them. With no live primary (no owner ever, or its lease expired more than a
+//! lease ago, so no standby took over) it takes over at once. Otherwise it stands by only in one of the N standby slots, claimed and
 //! renewed by compare-and-set; with every slot held by live others it stays IDLE for
 //! that shard, looking again every lease. A standby applies every record as it
 //! arrives; once no record of an owner has arrived for a lease (plus a quarter lease
@@ -69,7 +69,7 @@ pub async fn stand_by(
     loop {
         let Some(barrier) = barrier(&*env.client, journal, shutdown).await? else { return Ok(StandbyEnd::Shutdown) };
         let now = now_ms();
-        if !primary_live(&barrier.registers, now) {
+        if !primary_live(&barrier.registers, now, env.lease.as_millis() as u64) {
             tracing::info!(shard = %spec.id, %journal, "no live primary (none ever, or its lease expired); taking over");
             return Ok(StandbyEnd::TakeOver);
         }
