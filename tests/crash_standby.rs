@@ -181,3 +181,26 @@ async fn takeover_figures() {
     job.succeeds(LIMIT).await;
     assert_exactly_once(&url, streams as usize).await;
 }
+
+#[test]
+fn standby_flags_out_of_range_are_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (&["--hot-standbys", "65"][..], "--hot-standbys must be at most 64 (got 65)"),
+        (&["--lease", "99ms"][..], "--lease must be at least 100ms (got 99ms)"),
+    ];
+    for (args, want) in cases {
+        let out = std::process::Command::new(host_bin())
+            .arg("--app")
+            .arg(support::wasm("guest_summer.wasm"))
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(["--metrics-listen", "127.0.0.1:0", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(want), "{args:?}: {stderr}");
+    }
+}

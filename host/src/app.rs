@@ -62,13 +62,16 @@ pub struct AppArgs {
     /// bytes (0: never), so playback starts there instead of at the log's beginning.
     #[arg(long, env = "STREAMSUM_SNAPSHOT_EVERY_BYTES", default_value_t = 8 << 20)]
     pub snapshot_every_bytes: u64,
-    /// Hot standbys per shard. With any (1 is what one host needs), this process
-    /// stands by for each shard whose recovery log has a live primary elsewhere,
-    /// tailing the log into its own store, and takes over once that primary is silent
-    /// for --lease; as primary, it renews its lease in the log.
+    /// Hot standbys per shard: N processes may stand by for each shard, tailing its
+    /// recovery log into their own store, in N slots held through the log's registers;
+    /// a further process stays IDLE for that shard until a slot frees up. A standby
+    /// takes over once the primary is silent for --lease; a shard with no live primary
+    /// is taken over at once. 0: no standbys (every process takes shards over).
+    /// Every process of a deployment should use the same value.
     #[arg(long, env = "STREAMSUM_HOT_STANDBYS", default_value_t = 0)]
     pub hot_standbys: usize,
-    /// How long a primary may be silent before its hot standbys take over (e.g. 2s).
+    /// How long a primary may be silent before its hot standbys take over (e.g. 2s); a
+    /// primary also checks this often that it has not been fenced, even when idle.
     #[arg(long, env = "STREAMSUM_LEASE", default_value = "2s", value_parser = parse_duration)]
     pub lease: Duration,
     /// Address of the HTTP listener for /metrics (Prometheus), /api/status and the status
@@ -134,6 +137,9 @@ pub async fn run(args: AppArgs) -> anyhow::Result<()> {
     service.stop().await
 }
 
+/// Most standby slots per shard (each is a register of the shard's recovery log).
+pub const MAX_HOT_STANDBYS: usize = 64;
+
 /// How long [`Service::stop`] waits for the shards to finish before aborting them.
 pub const SHARD_STOP_GRACE: Duration = Duration::from_secs(10);
 
@@ -164,7 +170,10 @@ impl Service {
             );
         }
         args.sandbox.limits()?;
-        if args.hot_standbys > 0 && args.lease < Duration::from_millis(100) {
+        if args.hot_standbys > MAX_HOT_STANDBYS {
+            bail!("--hot-standbys must be at most {MAX_HOT_STANDBYS} (got {})", args.hot_standbys);
+        }
+        if args.lease < Duration::from_millis(100) {
             bail!("--lease must be at least 100ms (got {:?})", args.lease);
         }
         create_dir(&args.data_dir)?;
