@@ -36,8 +36,11 @@ fn recovery_logs_on_disk(broker_dir: &Path) -> Vec<(String, u64)> {
     out
 }
 
+/// A store's guest keys with their values, and its checkpoint.
+type StoreState = (Vec<(Vec<u8>, Option<Vec<u8>>)>, Option<Vec<u8>>);
+
 /// Every guest key and value, and the checkpoint, of the store in `dir`.
-fn store_state(dir: &Path) -> (Vec<(Vec<u8>, Option<Vec<u8>>)>, Option<Vec<u8>>) {
+fn store_state(dir: &Path) -> StoreState {
     let db = ShardDb::open_blocking(dir, false).unwrap();
     let snap = db.snapshot_record_blocking(1, 1).unwrap();
     (snap.ops.into_iter().map(|op| (op.key, op.value)).collect(), snap.checkpoint)
