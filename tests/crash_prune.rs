@@ -46,14 +46,10 @@ fn store_state(dir: &Path) -> StoreState {
     (snap.ops.into_iter().map(|op| (op.key, op.value)).collect(), snap.checkpoint)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pruned_recovery_logs_stay_small_and_still_rebuild_every_store_exactly() {
-    let dir = tempfile::tempdir().unwrap();
-    let broker_dir = dir.path().join("broker");
-    let (_broker, url) = start_broker(&broker_dir, "127.0.0.1:0");
-    // Recovery logs roll at 4 KiB here, so that 8 KiB snapshots leave whole fragments
-    // to prune (Gazette's operators set `fragment.length` per journal the same way).
-    let client = GrpcJournalClient::new(&url).unwrap();
+/// Makes the recovery logs roll at 4 KiB, so that 8 KiB snapshots leave whole
+/// fragments to prune (Gazette's operators set `fragment.length` per journal the same
+/// way).
+async fn shrink_recovery_log_fragments(client: &GrpcJournalClient) {
     let logs = client
         .list(LabelSelector::including(LabelSet::from_pairs([("content-type", "application/x-gazette-recoverylog")])))
         .await
@@ -68,6 +64,15 @@ async fn pruned_recovery_logs_stay_small_and_still_rebuild_every_store_exactly()
         })
         .collect();
     client.apply(changes).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pruned_recovery_logs_stay_small_and_still_rebuild_every_store_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker_dir = dir.path().join("broker");
+    let (_broker, url) = start_broker(&broker_dir, "127.0.0.1:0");
+    let client = GrpcJournalClient::new(&url).unwrap();
+    shrink_recovery_log_fragments(&client).await;
 
     let extra = ["--snapshot-every-bytes", &SNAPSHOT_EVERY.to_string()];
     let job = Chunker::start(&url, &dir.path().join("chunker"), 150, 8);
@@ -98,11 +103,7 @@ async fn pruned_recovery_logs_stay_small_and_still_rebuild_every_store_exactly()
     // kill -9, then a new process on an empty data directory rebuilds each store.
     first.kill9();
     let second = start_shards(&url, &dir.path().join("b"), &extra, &[]);
-    let began = std::time::Instant::now();
-    while second.log_text().lines().filter(|l| l.contains("shard is primary")).count() < PARTITIONS {
-        assert!(began.elapsed() < LIMIT, "{}", second.log_text());
-        tokio::time::sleep(Duration::from_millis(50)).await; // a log file has no signal
-    }
+    until_count(&second, "shard is primary", PARTITIONS, LIMIT).await;
     let played: Vec<String> =
         second.log_text().lines().filter(|l| l.contains("recovery log played")).map(str::to_owned).collect();
     assert_eq!(played.len(), PARTITIONS, "{played:#?}");
@@ -115,4 +116,40 @@ async fn pruned_recovery_logs_stay_small_and_still_rebuild_every_store_exactly()
         assert!(old.1.is_some(), "{shard} has a checkpoint");
         assert_eq!(new, old, "{shard}: the rebuilt store differs from the killed process's");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn standbys_follow_a_log_pruned_under_them_and_one_left_behind_rebuilds() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_broker, url) = start_broker(&dir.path().join("broker"), "127.0.0.1:0");
+    shrink_recovery_log_fragments(&GrpcJournalClient::new(&url).unwrap()).await;
+    let extra = ["--snapshot-every-bytes", &SNAPSHOT_EVERY.to_string(), "--hot-standbys", "1", "--lease", "2s"];
+    let job = Chunker::start(&url, &dir.path().join("chunker"), 150, 8);
+    let mut primary = start_shards(&url, &dir.path().join("a"), &extra, &[]);
+    next_sums_commit(&url, LIMIT).await;
+    let mut standby = start_shards(&url, &dir.path().join("b"), &extra, &[]);
+    until_count(&standby, "hot standby caught up", PARTITIONS, LIMIT).await;
+    // The standby tails while the primary snapshots and prunes under it …
+    let pruned = count(&primary, "pruned the recovery log");
+    until_count(&primary, "pruned the recovery log", pruned + PARTITIONS, LIMIT).await;
+    // … then stops, and the log is pruned past where its stores stopped.
+    standby.kill9();
+    let pruned = count(&primary, "pruned the recovery log");
+    until_count(&primary, "pruned the recovery log", pruned + 2 * PARTITIONS, LIMIT).await;
+    let standby = start_shards(&url, &dir.path().join("b"), &extra, &[]);
+    until_count(&standby, "hot standby caught up", PARTITIONS, LIMIT).await;
+    assert_eq!(count(&standby, "the store is behind the newest snapshot"), PARTITIONS, "{}", standby.log_text());
+    for _ in 0..3 {
+        next_sums_commit(&url, LIMIT).await;
+    }
+    primary.kill9();
+    let streams = job.streams;
+    job.succeeds(LIMIT).await;
+    assert_exactly_once(&url, streams as usize).await;
+    // It took over every shard from stores it kept current: no rebuild at take-over.
+    let log = standby.log_text();
+    assert_eq!(count(&standby, "the primary's lease expired; taking over"), PARTITIONS, "{log}");
+    let played: Vec<&str> = log.lines().filter(|l| l.contains("recovery log played")).collect();
+    assert_eq!(played.len(), PARTITIONS, "{log}");
+    assert!(played.iter().all(|l| l.contains("rebuilt=false")), "{played:#?}");
 }

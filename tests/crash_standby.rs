@@ -49,21 +49,6 @@ async fn a_hot_standby_takes_over_after_kill_9_of_the_primary() {
     assert!(played.iter().all(|l| l.contains("rebuilt=false")), "{played:#?}");
 }
 
-/// Lines of `proc`'s log containing `needle`.
-fn count(proc: &Proc, needle: &str) -> usize {
-    proc.log_text().lines().filter(|l| l.contains(needle)).count()
-}
-
-/// Waits until `proc`'s log has `n` lines containing `needle` (a log file has no
-/// signal: poll it); panics after `limit`.
-async fn until_count(proc: &Proc, needle: &str, n: usize, limit: Duration) {
-    let began = Instant::now();
-    while count(proc, needle) < n {
-        assert!(began.elapsed() < limit, "{n} × {needle:?} not logged within {limit:?}:\n{}", proc.log_text());
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_one_standby_slot_a_third_process_idles_until_the_slot_frees_up() {
     let dir = tempfile::tempdir().unwrap();

@@ -254,6 +254,21 @@ pub async fn until_logged(proc: &Proc, needle: &str, url: &str, limit: Duration)
     }
 }
 
+/// Lines of `proc`'s log containing `needle`.
+pub fn count(proc: &Proc, needle: &str) -> usize {
+    proc.log_text().lines().filter(|l| l.contains(needle)).count()
+}
+
+/// Waits until `proc`'s log has `n` lines containing `needle` (a log file has no
+/// signal: poll it); panics after `limit`.
+pub async fn until_count(proc: &Proc, needle: &str, n: usize, limit: Duration) {
+    let began = std::time::Instant::now();
+    while count(proc, needle) < n {
+        assert!(began.elapsed() < limit, "{n} × {needle:?} not logged within {limit:?}:\n{}", proc.log_text());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Whether `status` is death by SIGABRT (a crash point).
 pub fn aborted(status: ExitStatus) -> bool {
     status.signal() == Some(6)

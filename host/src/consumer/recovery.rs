@@ -98,6 +98,9 @@ pub async fn recover(
         let db = db.clone();
         tokio::task::spawn_blocking(move || db.applied_blocking()).await??
     };
+    if resume.as_ref().is_some_and(|a| a.journal == journal && snapshot.is_some_and(|s| s > a.begin)) {
+        tracing::info!(%shard, %journal, snapshot = ?snapshot, "the store is behind the newest snapshot (the log before it may be pruned); rebuilding from the snapshot");
+    }
     let resume = resume.filter(|a| a.journal == journal && a.end <= head && snapshot.is_none_or(|s| s <= a.begin));
     let (player, rebuilt, from) = match resume {
         Some(applied) => {

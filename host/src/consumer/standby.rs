@@ -155,6 +155,9 @@ async fn backfill(spec: &ShardSpec, env: &ShardEnv, db: &ShardDb, barrier: &Appe
         let db = db.clone();
         tokio::task::spawn_blocking(move || db.applied_blocking()).await??
     };
+    if applied.as_ref().is_some_and(|a| a.journal == journal && snapshot.is_some_and(|s| s > a.begin)) {
+        tracing::info!(shard = %spec.id, %journal, snapshot = ?snapshot, "the store is behind the newest snapshot (the log before it may be pruned); rebuilding from the snapshot");
+    }
     let resume =
         applied.filter(|a| a.journal == journal && a.end <= barrier.end && snapshot.is_none_or(|s| s <= a.begin));
     Ok(match resume {
