@@ -118,8 +118,11 @@ async fn prune_drops_exactly_the_fragments_below_the_offset_and_survives_restart
     // reopening removes it and serves only [4204, head).
     broker.shutdown().await.unwrap();
     std::fs::write(jdir.join(FragmentFile::file_name(0)), &first_file).unwrap();
+    // And one that crashed before installing its compacted index left the temporary.
+    std::fs::write(jdir.join(".index.log.tmp"), b"half-written").unwrap();
     let broker = start(dir.path(), 0).await;
     assert!(!jdir.join(FragmentFile::file_name(0)).exists(), "a leftover below the mark is removed on open");
+    assert!(!jdir.join(".index.log.tmp").exists(), "so is an uninstalled compacted index");
     assert_eq!(read_from(&grpc(&broker), 0).await, (4204, b"after".to_vec()));
     assert_eq!(listed(&mut stub(&broker).await).await, vec![(4204, 4209)]);
     broker.shutdown().await.unwrap();

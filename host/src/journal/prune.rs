@@ -29,6 +29,9 @@ use super::log::{lock, Journal};
 use super::record::IndexRecord;
 use super::recover::INDEX_FILE;
 
+/// Name of a compacted index before it replaces `index.log`.
+pub const COMPACTED_TMP: &str = ".index.log.tmp";
+
 /// What a prune removed and where the journal now begins.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PruneResult {
@@ -102,7 +105,7 @@ impl Journal {
 /// its length.
 fn compact_index(dir: &Path, index: &File, index_len: u64, low: i64, journal: &str) -> Result<(File, u64), JournalError> {
     let path = dir.join(INDEX_FILE);
-    let tmp = dir.join(format!(".{INDEX_FILE}.tmp"));
+    let tmp = dir.join(COMPACTED_TMP);
     let io = |what: &str| {
         let p = path.display().to_string();
         let what = what.to_owned();

@@ -51,6 +51,11 @@ pub fn recover(dir: &Path) -> Result<Recovered, JournalError> {
         .map_err(|e| io("opening", e))?;
     let mut raw = Vec::new();
     index.read_to_end(&mut raw).map_err(|e| io("reading", e))?;
+    // A compacted index that a crash left unrenamed (`prune.rs`): the old one stands.
+    let tmp = dir.join(super::prune::COMPACTED_TMP);
+    if tmp.exists() {
+        std::fs::remove_file(&tmp).map_err(|e| JournalError::io(format!("removing {}", tmp.display()), e))?;
+    }
     let (records, _) = IndexRecord::decode_all(&raw);
 
     // A pruned journal's index begins with a zero-length record at its low-water
