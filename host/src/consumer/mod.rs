@@ -4,7 +4,8 @@
 //! journal, the message layer's sequencer turns what it reads into committed messages,
 //! [`txn`] runs the transactions that hand them to the plugin and commit its store
 //! writes with the [`checkpoint`], and [`shard`] owns a shard's life: recovery from
-//! the checkpoint and the [`recovery`] log, restarts with backoff, shutdown. [`status`] is what a shard reports.
+//! the checkpoint and the [`recovery`] log, restarts with backoff, shutdown; [`standby`]
+//! and [`slots`] are hot standbys and who holds which shard. [`status`] is what a shard reports.
 pub mod app;
 pub mod checkpoint;
 #[cfg(feature = "native-summer")]

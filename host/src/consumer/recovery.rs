@@ -8,7 +8,10 @@
 //! with REGISTER_MISMATCH: it can never commit again. The new owner then plays the log
 //! up to its hand-off into the local store — only the tail the store lacks if the
 //! store is intact, else from the newest snapshot (or offset 0) into an emptied store
-//! — and every transaction record it appends afterwards carries its own fence.
+//! — and every transaction record it appends afterwards carries its own fence. After
+//! each snapshot it writes, the owner prunes the log's fragments before it
+//! (`JournalClient::prune`), so the log on the broker's disk stays about two snapshot
+//! intervals long however long the shard runs.
 
 use std::sync::Arc;
 use std::time::Instant;

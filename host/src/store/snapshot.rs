@@ -5,7 +5,8 @@
 //! one consistent RocksDB snapshot. It is appended to the recovery log like any
 //! record (so it is fenced and sequenced the same way), and the log's `snapshot`
 //! register is set to its offset in the same append. Playback then starts at that
-//! offset instead of 0, and the log before it is no longer needed.
+//! offset instead of 0, and the log before it is no longer needed: its owner prunes
+//! it (`consumer/recovery.rs`).
 
 use rocksdb::{Direction, IteratorMode, ReadOptions};
 
