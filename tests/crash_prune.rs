@@ -8,13 +8,11 @@
 mod crash_support;
 mod support;
 
-use std::path::Path;
 use std::time::Duration;
 
 use crash_support::*;
-use streamsum_host::journal::{ApplyChange, JournalClient, LabelSelector, LabelSet};
+use streamsum_host::journal::{JournalClient, LabelSelector, LabelSet};
 use streamsum_host::service::GrpcJournalClient;
-use streamsum_host::store::ShardDb;
 
 const LIMIT: Duration = Duration::from_secs(120);
 /// `--snapshot-every-bytes` of the shards.
@@ -22,48 +20,11 @@ const SNAPSHOT_EVERY: u64 = 8 << 10;
 /// Fragment length given to the recovery logs (the smallest Gazette allows is 1 KiB).
 const FRAGMENT: i64 = 4 << 10;
 
-/// Bytes of the files of every recovery log under the broker's data directory.
-fn recovery_logs_on_disk(broker_dir: &Path) -> Vec<(String, u64)> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(broker_dir.join("journals")).unwrap() {
-        let dir = entry.unwrap().path();
-        let name = dir.file_name().unwrap().to_string_lossy().to_string();
-        if name.contains("recovery-logs") {
-            let bytes = std::fs::read_dir(&dir).unwrap().map(|f| f.unwrap().metadata().unwrap().len()).sum();
-            out.push((name, bytes));
-        }
-    }
-    out
-}
-
-/// A store's guest keys with their values, and its checkpoint.
-type StoreState = (Vec<(Vec<u8>, Option<Vec<u8>>)>, Option<Vec<u8>>);
-
-/// Every guest key and value, and the checkpoint, of the store in `dir`.
-fn store_state(dir: &Path) -> StoreState {
-    let db = ShardDb::open_blocking(dir, false).unwrap();
-    let snap = db.snapshot_record_blocking(1, 1).unwrap();
-    (snap.ops.into_iter().map(|op| (op.key, op.value)).collect(), snap.checkpoint)
-}
-
 /// Makes the recovery logs roll at 4 KiB, so that 8 KiB snapshots leave whole
 /// fragments to prune (Gazette's operators set `fragment.length` per journal the same
 /// way).
 async fn shrink_recovery_log_fragments(client: &GrpcJournalClient) {
-    let logs = client
-        .list(LabelSelector::including(LabelSet::from_pairs([("content-type", "application/x-gazette-recoverylog")])))
-        .await
-        .unwrap();
-    assert_eq!(logs.len(), PARTITIONS);
-    let changes = logs
-        .into_iter()
-        .map(|j| {
-            let mut spec = j.spec;
-            spec.fragment.length = FRAGMENT;
-            ApplyChange::Upsert { spec, expect_mod_revision: j.mod_revision }
-        })
-        .collect();
-    client.apply(changes).await.unwrap();
+    set_recovery_log_fragment_length(client, FRAGMENT).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

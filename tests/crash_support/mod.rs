@@ -17,8 +17,9 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::Duration;
 
 use futures::StreamExt;
-use streamsum_host::journal::{JournalClient, ReadRequest};
+use streamsum_host::journal::{ApplyChange, JournalClient, LabelSelector, LabelSet, ReadRequest};
 use streamsum_host::service::GrpcJournalClient;
+use streamsum_host::store::ShardDb;
 
 use crate::support::{describe, wasm};
 
@@ -285,4 +286,59 @@ impl Rng {
         self.0 ^= self.0 << 17;
         self.0 % n
     }
+}
+
+/// The recovery logs' selector.
+pub fn recovery_logs() -> LabelSelector {
+    LabelSelector::including(LabelSet::from_pairs([("content-type", "application/x-gazette-recoverylog")]))
+}
+
+/// Bytes of the files (fragments and index) of every recovery log under the broker's
+/// data directory, by journal directory name.
+pub fn recovery_logs_on_disk(broker_dir: &Path) -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(broker_dir.join("journals")).unwrap() {
+        let dir = entry.unwrap().path();
+        let name = dir.file_name().unwrap().to_string_lossy().to_string();
+        if name.contains("recovery-logs") {
+            let bytes = std::fs::read_dir(&dir).unwrap().map(|f| f.unwrap().metadata().unwrap().len()).sum();
+            out.push((name, bytes));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The write head of every recovery log, in journal-name order.
+pub async fn recovery_log_heads(client: &GrpcJournalClient) -> Vec<i64> {
+    let mut logs = client.list(recovery_logs()).await.unwrap();
+    logs.sort_by(|a, b| a.spec.name.cmp(&b.spec.name));
+    logs.iter().map(|j| j.write_head).collect()
+}
+
+/// A store's guest keys with their values, and its checkpoint.
+pub type StoreState = (Vec<(Vec<u8>, Option<Vec<u8>>)>, Option<Vec<u8>>);
+
+/// Every guest key and value, and the checkpoint, of the store in `dir`.
+pub fn store_state(dir: &Path) -> StoreState {
+    let db = ShardDb::open_blocking(dir, false).unwrap();
+    let snap = db.snapshot_record_blocking(1, 1).unwrap();
+    (snap.ops.into_iter().map(|op| (op.key, op.value)).collect(), snap.checkpoint)
+}
+
+/// Makes the recovery logs roll at `length` bytes, so that snapshots leave whole
+/// fragments to prune (Gazette's operators set `fragment.length` per journal the same
+/// way).
+pub async fn set_recovery_log_fragment_length(client: &GrpcJournalClient, length: i64) {
+    let logs = client.list(recovery_logs()).await.unwrap();
+    assert_eq!(logs.len(), PARTITIONS);
+    let changes = logs
+        .into_iter()
+        .map(|j| {
+            let mut spec = j.spec;
+            spec.fragment.length = length;
+            ApplyChange::Upsert { spec, expect_mod_revision: j.mod_revision }
+        })
+        .collect();
+    client.apply(changes).await.unwrap();
 }

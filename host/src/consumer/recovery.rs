@@ -12,6 +12,13 @@
 //! each snapshot it writes, the owner prunes the log's fragments before it
 //! (`JournalClient::prune`), so the log on the broker's disk stays about two snapshot
 //! intervals long however long the shard runs.
+//!
+//! The snapshot interval counts every byte the log grew by since the newest snapshot,
+//! not only transaction records: the lease renewals of an idle primary (and the slot
+//! renewals of its standbys) are log content too. The heartbeat reports the log's head
+//! after each renewal (`standby::heartbeat`), and an idle transaction loop waits on
+//! [`RecoveryLog::snapshot_due`] — so a shard without input still snapshots and prunes
+//! once the renewals alone fill an interval, and its log stays bounded as well.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -52,8 +59,13 @@ pub struct RecoveryLog {
     next_seq: u64,
     /// The log's write head after this owner's last append.
     head: i64,
-    /// Log bytes appended since the newest snapshot.
-    since_snapshot: u64,
+    /// The offset from which log growth counts toward the next snapshot: the newest
+    /// snapshot's record at recovery (0 without one), then the end of each snapshot
+    /// this owner writes (with the no-op pointing the register at it).
+    snapshot_base: i64,
+    /// The log's head as the heartbeat last saw it (lease and slot renewals grow the
+    /// log between transactions); `None` until [`RecoveryLog::watch_heads`].
+    heads: Option<watch::Receiver<i64>>,
     /// Snapshot once this many bytes were appended since the last one (0: never).
     snapshot_every: u64,
     /// Whether to prune the log before each new snapshot (cleared for good once the
@@ -85,10 +97,36 @@ pub async fn recover(
     snapshot_every: u64,
     shutdown: &watch::Receiver<bool>,
 ) -> anyhow::Result<(RecoveryLog, Recovered)> {
+    recover_leased(shard, client, journal, db, snapshot_every, None, shutdown).await
+}
+
+/// [`recover`], whose hand-off also takes the primary's `lease` (with hot standbys):
+/// the heartbeat renews it only once playback is done, and a playback slower than a
+/// lease must not make other processes take the log for ownerless and take it back.
+///
+/// # Errors
+/// As [`recover`].
+pub async fn recover_leased(
+    shard: &str,
+    client: Arc<dyn JournalClient>,
+    journal: &str,
+    db: &ShardDb,
+    snapshot_every: u64,
+    lease: Option<std::time::Duration>,
+    shutdown: &watch::Receiver<bool>,
+) -> anyhow::Result<(RecoveryLog, Recovered)> {
     let began = Instant::now();
     let author = random_author();
+    let author_label = author_value(author);
+    let mut registers = vec![(AUTHOR_REGISTER, author_label.as_str())];
+    // Live for a lease (others also wait a lease of grace past it); the heartbeat
+    // renews it once playback is done.
+    let leased = lease.map(|l| super::slots::lease_value(super::slots::now_ms(), l));
+    if let Some(value) = &leased {
+        registers.push((super::slots::LEASE_REGISTER, value.as_str()));
+    }
     let req = AppendRequest {
-        union_registers: LabelSet::from_pairs([(AUTHOR_REGISTER, author_value(author).as_str())]),
+        union_registers: LabelSet::from_pairs(registers),
         ..AppendRequest::new(journal, LogRecord::handoff(author).frame())
     };
     let handoff = append_retrying(&*client, req, shutdown)
@@ -129,7 +167,8 @@ pub async fn recover(
         author,
         next_seq: player.last_seq() + 1,
         head: handoff.end,
-        since_snapshot: (handoff.end - snapshot.unwrap_or(0)).max(0) as u64,
+        snapshot_base: snapshot.unwrap_or(0),
+        heads: None,
         snapshot_every,
         prune: true,
     };
@@ -235,8 +274,9 @@ impl RecoveryLog {
         let result = self.append_fenced(req, shutdown).await?;
         self.next_seq += 1;
         self.head = result.end;
-        self.since_snapshot =
-            if record.snapshot { 0 } else { self.since_snapshot + (result.end - result.begin) as u64 };
+        if record.snapshot {
+            self.snapshot_base = result.end;
+        }
         let applied = AppliedState {
             journal: self.journal.clone(),
             begin: result.begin,
@@ -253,10 +293,11 @@ impl RecoveryLog {
     /// # Errors
     /// As [`RecoveryLog::append`], or the store could not be read.
     pub async fn maybe_snapshot(&mut self, db: &ShardDb, shutdown: &watch::Receiver<bool>) -> anyhow::Result<()> {
-        if self.snapshot_every == 0 || self.since_snapshot < self.snapshot_every {
+        if self.snapshot_every == 0 || self.since_snapshot() < self.snapshot_every {
             return Ok(());
         }
         let began = Instant::now();
+        let grown = self.since_snapshot();
         let (seq, author, src) = (self.next_seq, self.author, db.clone());
         let record = tokio::task::spawn_blocking(move || src.snapshot_record_blocking(seq, author)).await??;
         let keys = record.ops.len();
@@ -270,12 +311,46 @@ impl RecoveryLog {
             union_registers: LabelSet::from_pairs([(SNAPSHOT_REGISTER, applied.begin.to_string().as_str())]),
             ..AppendRequest::new(self.journal.clone(), LogRecord::handoff(self.author).frame())
         };
-        self.append_fenced(req, shutdown).await.context("pointing the snapshot register at the new snapshot")?;
+        let pointed =
+            self.append_fenced(req, shutdown).await.context("pointing the snapshot register at the new snapshot")?;
+        (self.head, self.snapshot_base) = (pointed.end, pointed.end);
         let (db, bytes, at) = (db.clone(), applied.end - applied.begin, applied.begin);
         tokio::task::spawn_blocking(move || db.apply_record_blocking(&LogRecord::default(), &applied)).await??;
-        tracing::info!(shard = %self.shard, journal = %self.journal, keys, bytes, took = ?began.elapsed(), "snapshot written");
+        tracing::info!(shard = %self.shard, journal = %self.journal, keys, bytes, grown, took = ?began.elapsed(), "snapshot written");
         self.prune_before(at).await;
         Ok(())
+    }
+
+    /// Log bytes written since the newest snapshot, by anyone: this owner's records and
+    /// the renewals the heartbeat saw land.
+    pub fn since_snapshot(&self) -> u64 {
+        let seen = self.heads.as_ref().map_or(0, |h| *h.borrow());
+        (self.head.max(seen) - self.snapshot_base).max(0) as u64
+    }
+
+    /// Counts the log growth that `heads` reports (the log's head after each of the
+    /// heartbeat's renewals, `standby::heartbeat`) toward the snapshot interval.
+    pub fn watch_heads(&mut self, heads: watch::Receiver<i64>) {
+        self.heads = Some(heads);
+    }
+
+    /// Resolves once the log grew by a snapshot interval since the newest snapshot,
+    /// counting renewals; never with snapshots off or without [`RecoveryLog::watch_heads`]. The
+    /// transaction loop awaits it between transactions, then calls
+    /// [`RecoveryLog::maybe_snapshot`]: cancel-safe, it only waits.
+    pub async fn snapshot_due(&mut self) {
+        let (every, base, head) = (self.snapshot_every, self.snapshot_base, self.head);
+        match self.heads.as_mut() {
+            Some(heads) if every > 0 => {
+                let due = |seen: &i64| (head.max(*seen) - base).max(0) as u64 >= every;
+                if heads.wait_for(due).await.is_ok() {
+                    return;
+                }
+                // The heartbeat is gone (its shard life is ending): nothing more to count.
+                std::future::pending().await
+            }
+            _ => std::future::pending().await,
+        }
     }
 
     /// Deletes the log's fragments that end at or before `offset`, the newest

@@ -176,3 +176,64 @@ async fn a_long_run_prunes_the_log_before_each_snapshot_and_still_rebuilds_exact
         assert_eq!(target.load_checkpoint_blocking().unwrap(), Some(format!("cp-{}", value(599)).into_bytes()));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_owner_snapshots_and_prunes_as_lease_renewals_fill_its_log() {
+    let tmp = tempfile::tempdir().unwrap();
+    let storage = Storage::open(tmp.path().join("broker")).unwrap();
+    let mut specs = stream_sum_specs(1);
+    let journal = recovery_log(0);
+    for s in specs.iter_mut().filter(|s| s.name == journal) {
+        s.fragment.length = 1024;
+    }
+    storage.create_missing(specs).unwrap();
+    let client: Arc<dyn JournalClient> = Arc::new(LocalClient::new(storage.clone()));
+    let (_tx, stop) = watch::channel(false);
+    let db = ShardDb::open_blocking(&tmp.path().join("a"), false).unwrap();
+    let (mut log, _) = recover("s", client.clone(), &journal, &db, 512, &stop).await.unwrap();
+    for i in 0..5 {
+        commit(&mut log, &db, put(&format!("k{i}"), &format!("v{i}")), &stop).await.unwrap();
+    }
+    log.maybe_snapshot(&db, &stop).await.unwrap();
+    let (heads, watched) = watch::channel(0);
+    log.watch_heads(watched);
+    // The primary's heartbeat, renewing its lease every 10 ms; nothing else is written.
+    let beat = tokio::spawn(super::standby::heartbeat(
+        client.clone(),
+        "s".into(),
+        journal.clone(),
+        log.author(),
+        std::time::Duration::from_millis(40),
+        true,
+        heads,
+    ));
+    let began = storage.journal(&journal).unwrap().head();
+    let mut largest = 0;
+    for _ in 0..20 {
+        // Idle: the transaction loop waits for this, then snapshots.
+        let due = tokio::time::timeout(std::time::Duration::from_secs(10), log.snapshot_due()).await;
+        due.expect("renewals did not make a snapshot due");
+        assert!(log.since_snapshot() >= 512);
+        log.maybe_snapshot(&db, &stop).await.unwrap();
+        assert!(log.since_snapshot() < 512, "the snapshot restarted the count");
+        largest = largest.max(on_disk(&storage, &journal));
+    }
+    beat.abort();
+    let written = storage.journal(&journal).unwrap().head() - began;
+    eprintln!("idle: {written} log bytes written, at most {largest} bytes on disk");
+    assert!(written > 20 * 512, "renewals and snapshots wrote {written} bytes");
+    // A fragment and a half, a snapshot of five keys, an interval of renewals, and
+    // their index records (each carries the registers): bounded, however long idle.
+    assert!(largest < 24_000, "the idle log took up to {largest} bytes on disk (of {written} written)");
+    assert!(storage.journal(&journal).unwrap().low() > began, "pruned past where idling began");
+
+    // A new owner rebuilds the same store from the newest snapshot.
+    let fresh = ShardDb::open_blocking(&tmp.path().join("b"), false).unwrap();
+    let (_, stats) = recover("s", client.clone(), &journal, &fresh, 512, &stop).await.unwrap();
+    assert!(stats.rebuilt && stats.bytes < 4096, "{stats:?}");
+    for i in 0..5 {
+        let key = format!("k{i}");
+        assert_eq!(fresh.get(key.as_bytes()).unwrap(), Some(format!("v{i}").into_bytes()), "{key}");
+    }
+    assert_eq!(fresh.load_checkpoint_blocking().unwrap(), Some(b"cp-v4".to_vec()));
+}

@@ -21,7 +21,7 @@ use tracing::Instrument;
 
 use super::app::Application;
 use super::checkpoint::Checkpoint;
-use super::recovery::{recover, Fenced};
+use super::recovery::{recover_leased, Fenced};
 use super::standby::{heartbeat, stand_by, StandbyEnd};
 use super::source::{read_source, Backoff, SourceEvent};
 use super::status::{ShardState, ShardStatus};
@@ -210,11 +210,17 @@ async fn serve(
     status.set(ShardState::Recovering);
     // Take over the recovery log (fencing any previous owner) and bring the store up
     // to the log's head before reading its checkpoint.
-    let (log, _) = recover(&spec.id, env.client.clone(), &env.recovery_log, db, env.snapshot_every, shutdown)
-        .await
+    let lease = (env.hot_standbys > 0).then_some(env.lease);
+    let (mut log, _) =
+        recover_leased(&spec.id, env.client.clone(), &env.recovery_log, db, env.snapshot_every, lease, shutdown)
+            .await
         .with_context(|| format!("recovering shard {} from {}", spec.id, env.recovery_log))?;
     // Fenced appends fail once another process takes over; the heartbeat makes an
     // idle primary find out within about a lease (and renews the lease standbys watch).
+    // The log growth it sees counts toward the next snapshot, which an idle primary
+    // takes between transactions: renewals alone never grow the log without bound.
+    let (heads, watched) = watch::channel(0);
+    log.watch_heads(watched);
     let fenced = heartbeat(
         env.client.clone(),
         spec.id.clone(),
@@ -222,6 +228,7 @@ async fn serve(
         log.author(),
         env.lease,
         env.hot_standbys > 0,
+        heads,
     );
     tokio::select! {
         r = run_primary(spec, env, db, status, shutdown, log) => r,

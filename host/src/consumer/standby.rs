@@ -241,7 +241,9 @@ async fn tail(
 /// (`renew_lease`), a fenced no-op every `lease / 4` that also renews the `lease`
 /// register; without, a fenced zero-byte append every `lease / 2`, which writes
 /// nothing but still fails once another process took over. Either way an idle
-/// primary learns it was fenced within about a lease.
+/// primary learns it was fenced within about a lease. After each renewal it reports
+/// the log's head on `heads` (renewals, its own and its standbys', grow the log: the
+/// shard counts them toward its next snapshot, `RecoveryLog::snapshot_due`).
 pub async fn heartbeat(
     client: Arc<dyn JournalClient>,
     shard: String,
@@ -249,6 +251,7 @@ pub async fn heartbeat(
     author: u64,
     lease: Duration,
     renew_lease: bool,
+    heads: watch::Sender<i64>,
 ) -> Fenced {
     use crate::store::recoverylog::{author_value, AUTHOR_REGISTER};
     use crate::store::LogRecord;
@@ -268,7 +271,15 @@ pub async fn heartbeat(
             AppendRequest { check_registers: Some(fence.clone()), ..AppendRequest::new(journal.clone(), bytes::Bytes::new()) }
         };
         match client.append(req).await {
-            Ok(_) => {}
+            Ok(r) => {
+                heads.send_if_modified(|head| {
+                    let grew = r.end > *head;
+                    if grew {
+                        *head = r.end;
+                    }
+                    grew
+                });
+            }
             Err(JournalError::RegisterMismatch { registers, .. }) => {
                 return Fenced { shard, journal, registers: format!("{registers:?}") };
             }

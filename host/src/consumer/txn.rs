@@ -174,6 +174,8 @@ impl Txn {
                 }
                 _ = sleep, if timer.is_some() => {}
                 _ = new_version(&mut self.wake), if began.is_none() => return Ok(TxnEnd::Idle),
+                // Lease renewals filled a snapshot interval while idle: snapshot and prune.
+                _ = self.log.snapshot_due(), if began.is_none() => self.log.maybe_snapshot(&self.db, shutdown).await?,
                 _ = stopped(shutdown) => {
                     self.abort();
                     return Ok(TxnEnd::Shutdown);
