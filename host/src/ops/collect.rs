@@ -37,8 +37,11 @@ pub struct StatusSource {
 pub struct ShardRow {
     /// Shard id.
     pub id: String,
-    /// RECOVERING, PRIMARY, FAILED or STOPPED.
+    /// RECOVERING, PRIMARY, STANDBY, IDLE, FAILED or STOPPED.
     pub state: &'static str,
+    /// Why the shard is in its state when that is not a failure (e.g. why it is IDLE:
+    /// which processes hold every standby slot).
+    pub note: Option<String>,
     /// Plugin version (SHA-256, empty before the first start).
     pub plugin: String,
     /// Its source journal's name, if known.
@@ -166,6 +169,7 @@ fn shard_row(s: StatusSnapshot, journals: &[JournalInfo]) -> ShardRow {
         source: source.map(|j| j.spec.name.clone()),
         id: s.id,
         state: s.state.as_str(),
+        note: s.note,
         plugin: s.plugin,
         transactions: s.transactions,
         messages: s.messages,
@@ -245,4 +249,22 @@ pub fn render_status(status: &Status, out: &mut String) {
         "Facts this scrape could not gather (see /api/status).",
         vec![(vec![], status.errors.len() as f64)],
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shard_row_says_why_the_shard_is_idle() {
+        let status = ShardStatus::new("chunks-part-002");
+        status.set_idle("idle: all 1 standby slot(s) are held by live processes (77)");
+        let row = shard_row(status.snapshot(), &[]);
+        let json = serde_json::to_value(&row).unwrap();
+        assert_eq!(json["state"], "IDLE");
+        assert_eq!(json["note"], "idle: all 1 standby slot(s) are held by live processes (77)");
+        // A primary has nothing to explain.
+        status.set_primary("sha");
+        assert!(serde_json::to_value(shard_row(status.snapshot(), &[])).unwrap()["note"].is_null());
+    }
 }

@@ -97,6 +97,7 @@ impl pb::control_server::Control for Control {
                     messages: s.messages,
                     swaps: s.swaps,
                     rollbacks: s.rollbacks,
+                    note: s.note.unwrap_or_default(),
                 }
             })
             .collect();

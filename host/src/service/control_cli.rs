@@ -145,7 +145,7 @@ async fn lags(broker: &str, resp: &pb::ListShardsResponse) -> Vec<Option<i64>> {
 }
 
 fn table(resp: &pb::ListShardsResponse, lags: &[Option<i64>]) -> String {
-    let mut rows = vec![["ID", "STATUS", "PLUGIN", "READ-THROUGH", "LAG", "LAST-COMMIT", "SWAPS", "ROLLBACKS", "LAST-ERROR"]
+    let mut rows = vec![["ID", "STATUS", "PLUGIN", "READ-THROUGH", "LAG", "LAST-COMMIT", "SWAPS", "ROLLBACKS", "LAST-ERROR", "NOTE"]
         .map(String::from)
         .to_vec()];
     for (s, lag) in resp.shards.iter().zip(lags) {
@@ -159,9 +159,10 @@ fn table(resp: &pb::ListShardsResponse, lags: &[Option<i64>]) -> String {
             s.swaps.to_string(),
             s.rollbacks.to_string(),
             if s.last_error.is_empty() { "-".into() } else { s.last_error.replace('\n', " ") },
+            if s.note.is_empty() { "-".into() } else { s.note.replace('\n', " ") },
         ]);
     }
-    let widths: Vec<usize> = (0..9).map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..10).map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0)).collect();
     let mut out = String::new();
     for row in rows {
         let cells: Vec<String> = row.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
@@ -190,8 +191,50 @@ fn to_json(resp: &pb::ListShardsResponse, lags: &[Option<i64>]) -> serde_json::V
                 "messages": s.messages,
                 "swaps": s.swaps,
                 "rollbacks": s.rollbacks,
+                "note": if s.note.is_empty() { None } else { Some(&s.note) },
             })
         })
         .collect();
     serde_json::json!({ "plugin": resp.plugin, "swaps": resp.swaps, "rollbacks": resp.rollbacks, "shards": shards })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn idle_shard() -> pb::ListShardsResponse {
+        pb::ListShardsResponse {
+            shards: vec![pb::ShardInfo {
+                id: "chunks-part-001".into(),
+                status: "IDLE".into(),
+                note: "idle: all 1 standby slot(s) are held by live processes (1a2b)".into(),
+                ..Default::default()
+            }],
+            plugin: "abc".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_table_says_why_a_shard_is_idle() {
+        let table = table(&idle_shard(), &[Some(0)]);
+        let mut lines = table.lines();
+        let header = lines.next().unwrap();
+        let row = lines.next().unwrap();
+        assert!(header.ends_with("LAST-ERROR  NOTE"), "{table}");
+        assert!(row.starts_with("chunks-part-001  IDLE"), "{table}");
+        assert!(row.ends_with("-           idle: all 1 standby slot(s) are held by live processes (1a2b)"), "{table}");
+        assert_eq!(header.find("NOTE"), row.find("idle:"), "columns are aligned:\n{table}");
+    }
+
+    #[test]
+    fn the_json_says_why_a_shard_is_idle_and_omits_an_empty_note() {
+        let json = to_json(&idle_shard(), &[None]);
+        assert_eq!(json["shards"][0]["status"], "IDLE");
+        assert_eq!(json["shards"][0]["note"], "idle: all 1 standby slot(s) are held by live processes (1a2b)");
+        let mut primary = idle_shard();
+        primary.shards[0].status = "PRIMARY".into();
+        primary.shards[0].note.clear();
+        assert!(to_json(&primary, &[None])["shards"][0]["note"].is_null());
+    }
 }
