@@ -16,42 +16,12 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 
 use tokio::sync::watch;
 
 use super::cache::{ComponentCache, PluginVersion};
 use super::plugin::SummerPlugin;
-
-/// The threads that compile reloaded versions: as many as there are cores, at the
-/// lowest CPU priority ([`lower_priority`]). Cranelift compiles a component's functions in
-/// parallel on the current rayon pool; on the default pool a reload took every core
-/// for about half a second and stretched the running shards' transactions around the
-/// swap (issue 9). At idle priority the compile only gets the cores the shards leave
-/// idle.
-fn background_pool() -> &'static rayon::ThreadPool {
-    static POOL: OnceLock<rayon::ThreadPool> = OnceLock::new();
-    POOL.get_or_init(|| {
-        rayon::ThreadPoolBuilder::new()
-            .thread_name(|i| format!("plugin-compile-{i}"))
-            .start_handler(|_| lower_priority())
-            .build()
-            .unwrap_or_else(|e| panic!("starting the plugin compile threads: {e}"))
-    })
-}
-
-/// Moves the calling thread to `SCHED_IDLE` (it runs only when a core has nothing
-/// else to run, and any waking thread preempts it at once), or if that is refused to
-/// nice 19. On Linux both apply to the calling thread only (`pid` 0). Best effort: a
-/// failure only means the compile competes at normal priority.
-fn lower_priority() {
-    let param = libc::sched_param { sched_priority: 0 };
-    // SAFETY: `param` is a valid sched_param; neither call has other preconditions.
-    let idle = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) } == 0;
-    if !idle && unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 19) } != 0 {
-        tracing::debug!(error = %std::io::Error::last_os_error(), "could not lower the priority of a plugin compile thread");
-    }
-}
 
 /// Largest plugin file a reload accepts (the shipped summer is a few hundred KiB).
 pub const MAX_PLUGIN_BYTES: u64 = 64 << 20;
@@ -187,9 +157,7 @@ impl Reloader {
         let cache = self.cache.clone();
         let label = name.clone();
         let loaded =
-            tokio::task::spawn_blocking(move || background_pool().install(|| SummerPlugin::load_blocking(&cache, &bytes, &label)))
-                .await
-                .map_err(
+            tokio::task::spawn_blocking(move || SummerPlugin::load_blocking(&cache, &bytes, &label)).await.map_err(
                 |e| Refusal::Version { path: name.clone(), version: version.to_string(), reason: e.to_string() },
             )?;
         let plugin = match loaded {
