@@ -132,10 +132,9 @@ impl Txn {
         self.instance.as_ref().map(|i| i.version().clone())
     }
 
-    /// Replaces the instance at a transaction boundary (hot swap); returns the old one,
-    /// for the caller to drop off the transaction path.
-    pub fn replace_instance(&mut self, instance: Box<dyn Application>) -> Option<Box<dyn Application>> {
-        self.instance.replace(instance)
+    /// Replaces the instance at a transaction boundary (hot swap); the old one is dropped.
+    pub fn replace_instance(&mut self, instance: Box<dyn Application>) {
+        self.instance = Some(instance);
     }
 
     /// Runs one transaction to its commit, or until shutdown is requested.
