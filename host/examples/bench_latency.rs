@@ -4,7 +4,7 @@
 //!
 //! ```sh
 //! cargo build --release -p streamsum-host --bin streamsum-host --example bench_latency
-//! target/release/examples/bench_latency [--bin PATH] [--wasm DIR] [--workers 4] \
+//! target/release/examples/bench_latency [--bin PATH] [--chunker-bin PATH] [--wasm DIR] [--workers 4] \
 //!     [--streams 100] [--chunks 100] [--rate CHUNKS_PER_SEC] [--reps 1] \
 //!     [--host-arg ARG]... [--out bench/results/latency.json]
 //! ```
@@ -70,6 +70,7 @@ fn main() -> anyhow::Result<()> {
     let exe = std::env::current_exe()?;
     let profile = exe.parent().and_then(Path::parent).ok_or_else(|| anyhow::anyhow!("no profile dir"))?.to_owned();
     let bin = PathBuf::from(opt("--bin", &profile.join("streamsum-host").to_string_lossy()));
+    let chunker_bin = PathBuf::from(opt("--chunker-bin", &bin.to_string_lossy()));
     let wasm = PathBuf::from(opt("--wasm", &profile.parent().unwrap_or(&profile).join("wasm").to_string_lossy()));
     let reps: usize = opt("--reps", "1").parse()?;
     let job = Job {
@@ -82,7 +83,7 @@ fn main() -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let mut runs = Vec::new();
     for rep in 0..reps {
-        let run = rt.block_on(run_once(&bin, &wasm, &host_args, &job))?;
+        let run = rt.block_on(run_once([&bin, &chunker_bin], &wasm, &host_args, &job))?;
         eprintln!(
             "rep {rep}: {:.0} chunks/s, p50 {:.1} ms, p99 {:.1} ms; stages {}",
             run.chunks_per_sec, run.p50_ms, run.p99_ms, run.stages
@@ -113,7 +114,7 @@ struct Job {
     rate: Option<String>,
 }
 
-async fn run_once(bin: &Path, wasm: &Path, host_args: &[String], job: &Job) -> anyhow::Result<Run> {
+async fn run_once([bin, chunker_bin]: [&Path; 2], wasm: &Path, host_args: &[String], job: &Job) -> anyhow::Result<Run> {
     let dir = tempfile::tempdir()?;
     let mut host = Command::new(bin)
         .arg("--app")
@@ -149,7 +150,7 @@ async fn run_once(bin: &Path, wasm: &Path, host_args: &[String], job: &Job) -> a
     }
     observers.push(tokio::spawn(observe(client.clone(), sums_journal(), Kind::Sums, seen.clone(), origin)));
 
-    let mut chunker = tokio::process::Command::new(bin);
+    let mut chunker = tokio::process::Command::new(chunker_bin);
     chunker
         .arg("chunker")
         .arg("--app")
