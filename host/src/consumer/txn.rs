@@ -15,9 +15,8 @@
 //! 4. **Checkpoint** the sequencer (read-through offsets, producer states) with this
 //!    transaction's ACK intents, and **commit** it with the store writes: one record
 //!    appended to the shard's recovery log (the commit point), then applied to RocksDB
-//!    in one write batch (concurrently with step 5).
-//! 5. **Acknowledge**: append the ACK intents in the background, as soon as the log
-//!    record is durable (while the record is applied to RocksDB); the next transaction
+//!    in one write batch.
+//! 5. **Acknowledge**: append the ACK intents in the background; the next transaction
 //!    consumes meanwhile but publishes nothing before they land.
 //!
 //! A crash anywhere leaves either the old checkpoint (its ACK intents, re-appended on
@@ -329,11 +328,15 @@ impl Txn {
         // record (fenced by this owner's register).
         let (record, applied) = self.log.append(record, shutdown).await?;
         crash_point("after-log-append");
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || db.apply_record_blocking(&record, &applied))
+            .await
+            .context("store task")?
+            .context("applying the committed record to the store")?;
+        self.status.committed(consumed, read_through);
+        crash_point("after-commit");
         laps.mark("commit_wait");
 
-        // Committed: acknowledge now, while the store catches up. The store is only a
-        // cache of the log (a store that missed this record is caught up from the log
-        // on recovery), so the ACKs need not wait for it; the next transaction does.
         let client = self.client.clone();
         let ack_shutdown = shutdown.clone();
         self.prev_acks = Some(tokio::spawn(async move {
@@ -346,13 +349,6 @@ impl Txn {
             laps.mark("ack");
             Ok(())
         }));
-        let db = self.db.clone();
-        tokio::task::spawn_blocking(move || db.apply_record_blocking(&record, &applied))
-            .await
-            .context("store task")?
-            .context("applying the committed record to the store")?;
-        self.status.committed(consumed, read_through);
-        crash_point("after-commit");
         self.log.maybe_snapshot(&self.db, shutdown).await?;
         Ok(())
     }
