@@ -103,6 +103,7 @@ async fn run() {
         files: Vec::new(),
         cache_dir: dir.path().join("chunker-cache"),
         exclude_partition: Vec::new(),
+        rate: None,
     }));
 
     // The poller: each shard's distinct (transactions, last commit) samples.
@@ -158,6 +159,10 @@ async fn run() {
     let mut normal = Vec::new();
     let mut pauses = vec![0f64; windows.len()];
     let mut in_window = vec![0f64; windows.len()];
+    // Per shard and swap (not the max over shards): the longer gap either side of the
+    // boundary where the shard swapped; and the same statistic at ordinary boundaries.
+    let (mut shard_pauses, mut normal_around) = (Vec::new(), Vec::new());
+    let (mut before, mut after) = (Vec::new(), Vec::new());
     let gap_ms = |a: &Sample, b: &Sample| b.at.duration_since(a.at).unwrap_or_default().as_secs_f64() * 1e3;
     for shard in &samples {
         for (i, pair) in shard.windows(2).enumerate() {
@@ -177,6 +182,13 @@ async fn run() {
                 let next = shard.get(i + 2).filter(|c| c.transactions == pair[1].transactions + 1);
                 let around = next.map_or(gap, |c| gap.max(gap_ms(&pair[1], c)));
                 pauses[k] = pauses[k].max(around);
+                shard_pauses.push(around);
+                before.push(gap);
+                after.extend(next.map(|c| gap_ms(&pair[1], c)));
+            } else if let Some(c) = shard.get(i + 2).filter(|c| c.transactions == pair[1].transactions + 1) {
+                if !windows.iter().any(|w| overlaps(pair[0].at, c.at, w)) {
+                    normal_around.push(gap.max(gap_ms(&pair[1], c)));
+                }
             }
         }
     }
@@ -197,6 +209,30 @@ async fn run() {
     println!("longest gap at a shard's swap boundary: median over swaps {median_pause:.2} ms, max {max_pause:.2} ms");
     let median_window = median(&mut in_window.clone());
     println!("longest gap overlapping rename-to-take-up (compile competing for CPU): median over swaps {median_window:.2} ms");
+    let (shard_pause, around) = (median(&mut shard_pauses.clone()), median(&mut normal_around.clone()));
+    println!(
+        "per shard: gap at its swap boundary median {shard_pause:.2} ms ({:.2}x the median gap); same statistic at ordinary boundaries {around:.2} ms",
+        shard_pause / median_gap
+    );
+    println!(
+        "per shard: the gap ending at the swap sample median {:.2} ms, the one after it {:.2} ms",
+        median(&mut before.clone()),
+        median(&mut after.clone())
+    );
+    // A version becomes ready at a moment unrelated to the commits, so the gap it falls
+    // in is length-biased (the inspection paradox): compare with the median gap met by
+    // a random instant, i.e. the time-weighted median of the ordinary gaps.
+    let total: f64 = normal.iter().sum();
+    let mut acc = 0.0;
+    let weighted_median = normal.iter().copied().find(|g| {
+        acc += g;
+        acc >= total / 2.0
+    });
+    let weighted_median = weighted_median.unwrap_or(f64::NAN);
+    println!(
+        "per shard: gap met by a random instant (time-weighted median of ordinary gaps) {weighted_median:.2} ms; swap gap over it {:.2}x",
+        median(&mut before.clone()) / weighted_median
+    );
     println!("file renamed -> all shards on the new version: median {median_take_up:.1} ms, max {max_take_up:.1} ms");
     let report = serde_json::json!({
         "benchmark": "hot swap pause and take-up",
@@ -209,6 +245,12 @@ async fn run() {
         "pause_ms_per_swap": pauses,
         "longest_gap_ms_in_take_up_window_per_swap": in_window,
         "take_up_ms_per_swap": take_up_ms,
+        "shard_pause_ms_median": shard_pause,
+        "shard_pause_over_median_gap": shard_pause / median_gap,
+        "ordinary_boundary_same_statistic_ms_median": around,
+        "shard_gap_ending_at_swap_ms_median": median(&mut before.clone()),
+        "shard_first_new_version_gap_ms_median": median(&mut after.clone()),
+        "time_weighted_median_commit_gap_ms": weighted_median,
     });
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/results");
     std::fs::create_dir_all(&out).unwrap();

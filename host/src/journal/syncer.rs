@@ -6,11 +6,12 @@
 //! fdatasyncs all their touched files in parallel and only then advances each
 //! journal's committed head. Appends arriving while a sync runs wait for the next
 //! round, so N concurrent appenders (to one journal or many) share one round of
-//! syncs instead of paying one each.
+//! syncs instead of paying one each. The fdatasyncs of a round run on a pool of
+//! persistent threads.
 
 use std::fs::File;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
 use super::log::Journal;
@@ -87,8 +88,14 @@ impl Drop for Syncer {
     }
 }
 
+/// Threads of the sync pool: enough for every file of a round with the default
+/// journals (8 partitions, their 8 recovery logs and the sums: 17 journals, 2 files
+/// each) to be in flight at once.
+const SYNC_THREADS: usize = 34;
+
 fn run(queue: &(Mutex<Queue>, Condvar), rounds: &AtomicU64) {
     let (m, cv) = queue;
+    let pool = SyncPool::start(SYNC_THREADS);
     loop {
         let batch = {
             let mut q = m.lock().unwrap_or_else(|p| p.into_inner());
@@ -100,13 +107,14 @@ fn run(queue: &(Mutex<Queue>, Condvar), rounds: &AtomicU64) {
             }
             std::mem::take(&mut q.dirty)
         };
-        sync_round(batch);
+        sync_round(batch, &pool);
         rounds.fetch_add(1, Ordering::Relaxed);
     }
 }
 
-/// One round: capture, sync every file in parallel, publish.
-fn sync_round(batch: Vec<Arc<Journal>>) {
+/// One round: capture, sync every file of every journal in parallel on the pool,
+/// publish.
+fn sync_round(batch: Vec<Arc<Journal>>, pool: &SyncPool) {
     let work: Vec<(Arc<Journal>, SyncWork)> = batch
         .into_iter()
         .map(|j| {
@@ -114,14 +122,21 @@ fn sync_round(batch: Vec<Arc<Journal>>) {
             (j, w)
         })
         .collect();
-    let results: Vec<Result<(), String>> = if let [(j, w)] = work.as_slice() {
-        vec![sync_files(j.name(), &w.files)]
-    } else {
-        std::thread::scope(|s| {
-            let handles: Vec<_> = work.iter().map(|(j, w)| s.spawn(move || sync_files(j.name(), &w.files))).collect();
-            handles.into_iter().map(join).collect()
-        })
-    };
+    let (done_tx, done_rx) = mpsc::channel();
+    let mut jobs = 0;
+    for (i, (journal, w)) in work.iter().enumerate() {
+        for file in &w.files {
+            pool.submit(SyncJob { journal: journal.name().to_owned(), file: file.clone(), index: i, done: done_tx.clone() });
+            jobs += 1;
+        }
+    }
+    drop(done_tx);
+    let mut results: Vec<Result<(), String>> = vec![Ok(()); work.len()];
+    for (i, result) in done_rx.iter().take(jobs) {
+        if results[i].is_ok() {
+            results[i] = result;
+        }
+    }
     for ((journal, w), result) in work.iter().zip(results) {
         if let Err(e) = &result {
             tracing::error!(journal = journal.name(), error = %e, "fdatasync failed; journal closed");
@@ -130,18 +145,83 @@ fn sync_round(batch: Vec<Arc<Journal>>) {
     }
 }
 
-fn join(h: std::thread::ScopedJoinHandle<'_, Result<(), String>>) -> Result<(), String> {
-    h.join().unwrap_or_else(|_| Err("sync thread panicked".into()))
+/// One fdatasync for the pool.
+struct SyncJob {
+    /// The journal owning the file (for the error message).
+    journal: String,
+    /// The file.
+    file: Arc<File>,
+    /// The journal's index in its round.
+    index: usize,
+    /// Where the outcome goes.
+    done: mpsc::Sender<(usize, Result<(), String>)>,
 }
 
-/// fdatasyncs a journal's files (in parallel when there are several).
-fn sync_files(journal: &str, files: &[Arc<File>]) -> Result<(), String> {
-    let sync = |f: &Arc<File>| f.sync_data().map_err(|e| format!("fdatasync of journal {journal:?}: {e}"));
-    if files.len() == 1 {
-        return sync(&files[0]);
+/// Persistent threads running a round's fdatasyncs in parallel. A round used to spawn
+/// a thread per journal and per file (about 50 per round with 8 partitions): on a
+/// loaded 2-core box those spawns cost milliseconds on every append's path (issue 9).
+struct SyncPool {
+    /// Jobs for the threads; dropping it stops them.
+    tx: Mutex<Option<mpsc::Sender<SyncJob>>>,
+}
+
+impl SyncPool {
+    /// Starts `threads` sync threads.
+    fn start(threads: usize) -> Self {
+        let (tx, rx) = mpsc::channel::<SyncJob>();
+        let rx = Arc::new(Mutex::new(rx));
+        for n in 0..threads {
+            let rx = rx.clone();
+            let spawned = std::thread::Builder::new().name(format!("journal-fsync-{n}")).spawn(move || loop {
+                let job = match rx.lock().unwrap_or_else(|p| p.into_inner()).recv() {
+                    Ok(job) => job,
+                    Err(_) => return, // The pool was dropped.
+                };
+                let result = job.file.sync_data().map_err(|e| format!("fdatasync of journal {:?}: {e}", job.journal));
+                let _ = job.done.send((job.index, result));
+            });
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "cannot start a journal sync thread; syncing with fewer");
+            }
+        }
+        SyncPool { tx: Mutex::new(Some(tx)) }
     }
-    std::thread::scope(|s| {
-        let hs: Vec<_> = files.iter().map(|f| s.spawn(move || sync(f))).collect();
-        hs.into_iter().try_for_each(join)
-    })
+
+    /// Queues `job`; with no thread left to run it, runs it on the caller.
+    fn submit(&self, job: SyncJob) {
+        let tx = self.tx.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let job = match tx.map(|tx| tx.send(job)) {
+            Some(Ok(())) => return,
+            Some(Err(mpsc::SendError(job))) => job,
+            None => return,
+        };
+        let result = job.file.sync_data().map_err(|e| format!("fdatasync of journal {:?}: {e}", job.journal));
+        let _ = job.done.send((job.index, result));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pool_runs_every_job_of_a_round_even_with_more_files_than_threads() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = SyncPool::start(2);
+        let (done_tx, done_rx) = mpsc::channel();
+        for i in 0..7 {
+            let file = Arc::new(File::create(dir.path().join(format!("f{i}"))).unwrap());
+            pool.submit(SyncJob { journal: format!("j{i}"), file, index: i, done: done_tx.clone() });
+        }
+        drop(done_tx);
+        let mut seen: Vec<usize> = done_rx.iter().map(|(i, r)| r.map(|()| i).unwrap()).collect();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..7).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_round_of_the_default_journals_fits_the_pool_at_once() {
+        let journals = 2 * super::super::defaults::DEFAULT_PARTITIONS + 1; // partitions, logs, sums
+        assert_eq!(SYNC_THREADS, 2 * journals, "two files (fragment, index) per journal");
+    }
 }
