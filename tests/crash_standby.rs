@@ -60,8 +60,12 @@ async fn with_one_standby_slot_a_third_process_idles_until_the_slot_frees_up() {
     next_sums_commit(&url, LIMIT).await;
     let b = start_shards(&url, &dir.path().join("b"), &extra, &[]);
     until_count(&b, "hot standby caught up", PARTITIONS, LIMIT).await;
-    let c = start_shards(&url, &dir.path().join("c"), &extra, &[]);
+    let (c, c_ops) = start_shards_with_ops(&url, &dir.path().join("c"), &extra);
     until_logged(&c, "idle: all 1 standby slot(s) are held by live processes", &url, LIMIT).await;
+    // Its status says why each shard is IDLE: who holds the slot.
+    let status = http_get(&c_ops, "/api/status");
+    let idle = r#""state":"IDLE","note":"idle: all 1 standby slot(s) are held by live processes ("#;
+    assert!(status.contains(idle), "{status}");
     for _ in 0..3 {
         next_sums_commit(&url, LIMIT).await;
     }

@@ -111,9 +111,44 @@ pub fn start_broker(dir: &Path, listen: &str) -> (Proc, String) {
 /// Starts a shards-only process (`--broker url`) over `dir` with `extra` arguments
 /// and `env` variables.
 pub fn start_shards(url: &str, dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Proc {
+    let (mut cmd, log) = shards_command(url, dir, extra, env);
+    let child = cmd.stdout(Stdio::null()).spawn().expect("starting streamsum-host shards");
+    Proc { child: Some(child), log }
+}
+
+/// [`start_shards`], also returning the URL of the process's ops server (`/api/status`).
+pub fn start_shards_with_ops(url: &str, dir: &Path, extra: &[&str]) -> (Proc, String) {
+    let (mut cmd, log) = shards_command(url, dir, extra, &[]);
+    let mut child = cmd.stdout(Stdio::piped()).spawn().expect("starting streamsum-host shards");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    for line in lines.by_ref() {
+        if let Some(ops) = line.unwrap().strip_prefix("metrics listening on ") {
+            let ops = ops.trim().to_string();
+            std::thread::spawn(move || lines.for_each(drop)); // Keep its stdout open.
+            return (Proc { child: Some(child), log }, ops);
+        }
+    }
+    let status = child.wait().unwrap();
+    panic!("the shards process exited ({status}) before serving:\n{}", std::fs::read_to_string(&log).unwrap_or_default());
+}
+
+/// The body of `GET path` on the ops server at `base` (`http://host:port`).
+pub fn http_get(base: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let addr = base.strip_prefix("http://").expect("an http:// URL");
+    let mut stream = std::net::TcpStream::connect(addr).expect("connecting to the ops server");
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    text.split_once("\r\n\r\n").map(|(_, body)| body.to_string()).unwrap_or_default()
+}
+
+/// The command of a shards-only process and its log file.
+fn shards_command(url: &str, dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> (Command, PathBuf) {
     std::fs::create_dir_all(dir).unwrap();
     let log = unique_log(dir, "shards");
-    let child = Command::new(host_bin())
+    let mut cmd = Command::new(host_bin());
+    cmd
         .arg("--app")
         .arg(wasm("guest_summer.wasm"))
         .args(["--broker", url])
@@ -124,11 +159,8 @@ pub fn start_shards(url: &str, dir: &Path, extra: &[&str], env: &[(&str, &str)])
         .env_remove("STREAMSUM_CRASH_AT")
         .env("STREAMSUM_METRICS_LISTEN", "127.0.0.1:0")
         .envs(env.iter().copied())
-        .stdout(Stdio::null())
-        .stderr(File::create(&log).unwrap())
-        .spawn()
-        .expect("starting streamsum-host shards");
-    Proc { child: Some(child), log }
+        .stderr(File::create(&log).unwrap());
+    (cmd, log)
 }
 
 /// `text` without ANSI escape sequences (`ESC [ … letter`).
