@@ -129,7 +129,10 @@ pub fn start_shards_with_ops(url: &str, dir: &Path, extra: &[&str]) -> (Proc, St
         }
     }
     let status = child.wait().unwrap();
-    panic!("the shards process exited ({status}) before serving:\n{}", std::fs::read_to_string(&log).unwrap_or_default());
+    panic!(
+        "the shards process exited ({status}) before serving:\n{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
 }
 
 /// The body of `GET path` on the ops server at `base` (`http://host:port`).
@@ -148,8 +151,7 @@ fn shards_command(url: &str, dir: &Path, extra: &[&str], env: &[(&str, &str)]) -
     std::fs::create_dir_all(dir).unwrap();
     let log = unique_log(dir, "shards");
     let mut cmd = Command::new(host_bin());
-    cmd
-        .arg("--app")
+    cmd.arg("--app")
         .arg(wasm("guest_summer.wasm"))
         .args(["--broker", url])
         .arg("--data-dir")

@@ -214,7 +214,7 @@ async fn serve(
     let (mut log, _) =
         recover_leased(&spec.id, env.client.clone(), &env.recovery_log, db, env.snapshot_every, lease, shutdown)
             .await
-        .with_context(|| format!("recovering shard {} from {}", spec.id, env.recovery_log))?;
+            .with_context(|| format!("recovering shard {} from {}", spec.id, env.recovery_log))?;
     // Fenced appends fail once another process takes over; the heartbeat makes an
     // idle primary find out within about a lease (and renews the lease standbys watch).
     // The log growth it sees counts toward the next snapshot, which an idle primary
