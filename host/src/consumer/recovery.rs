@@ -335,9 +335,10 @@ impl RecoveryLog {
     }
 
     /// Resolves once the log grew by a snapshot interval since the newest snapshot,
-    /// counting renewals; never with snapshots off or without [`RecoveryLog::watch_heads`]. The
-    /// transaction loop awaits it between transactions, then calls
-    /// [`RecoveryLog::maybe_snapshot`]: cancel-safe, it only waits.
+    /// counting renewals; never with snapshots off or without
+    /// [`RecoveryLog::watch_heads`]. The transaction loop awaits it between
+    /// transactions, then calls [`RecoveryLog::maybe_snapshot`]: cancel-safe, it only
+    /// waits.
     pub async fn snapshot_due(&mut self) {
         let (every, base, head) = (self.snapshot_every, self.snapshot_base, self.head);
         match self.heads.as_mut() {
