@@ -28,9 +28,9 @@ const IDLE_SNAPSHOTS: usize = 6;
 /// snapshot is being written, and the compacted index, which dominates: one record
 /// of ≈ 300 bytes per renewal (each changes a register, so each record carries the
 /// author, lease and slot registers) against ≈ 25 bytes of log content. Measured
-/// ≈ 14 KiB (17–30 KiB with 1 KiB intervals); without idle snapshots it grows by
-/// ≈ 1 KiB/s with a 2 s lease.
-const ON_DISK_BOUND: u64 = 32 << 10;
+/// 14–26 KiB at the peaks (index compactions under way, snapshots delayed by load);
+/// without idle snapshots it grows by ≈ 1 KiB/s with a 2 s lease, without bound.
+const ON_DISK_BOUND: u64 = 40 << 10;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_primary_keeps_its_recovery_log_bounded_and_its_standby_still_takes_over() {
