@@ -103,6 +103,7 @@ async fn run() {
         files: Vec::new(),
         cache_dir: dir.path().join("chunker-cache"),
         exclude_partition: Vec::new(),
+        rate: None,
     }));
 
     // The poller: each shard's distinct (transactions, last commit) samples.

@@ -114,6 +114,10 @@ pub struct ChunkerArgs {
     /// runs a test or canary plugin (`--app-for`).
     #[arg(long, env = "CHUNKER_EXCLUDE_PARTITION", value_delimiter = ',')]
     pub exclude_partition: Vec<String>,
+    /// Most chunks published per second by all workers together, spread evenly
+    /// (e.g. 5000 or 2.5) [default: unlimited].
+    #[arg(long, env = "CHUNKER_RATE", value_parser = crate::chunker::pace::parse_rate, allow_negative_numbers = true)]
+    pub rate: Option<f64>,
     /// Where precompiled plugins are cached.
     #[arg(long, env = "CHUNKER_CACHE_DIR", default_value = "streamsum-data/plugin-cache")]
     pub cache_dir: PathBuf,

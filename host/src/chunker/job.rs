@@ -18,6 +18,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::files::{InputFiles, WorkerFiles};
+use super::pace::Pacer;
 use super::progress;
 use super::publish::{append_retrying, is_retryable, ChunkSink};
 use super::report::{sha1sum_line, JobReport};
@@ -64,11 +65,13 @@ pub async fn run(args: ChunkerArgs) -> anyhow::Result<()> {
     let total = expected_chunks(&config, &plan, args.streams);
     let started = Instant::now();
     let bar = progress::start(sink.clone(), total);
+    let pacer = args.rate.map(Pacer::new);
     let workers = FuturesUnordered::new();
     for (w, worker_files) in plan.into_iter().enumerate() {
         let (rx, reader) = spawn_reader(client.clone(), sums.clone(), offset, stop.clone());
         tasks.push(reader);
-        let host = WorkerHost::new(Handle::current(), sink.clone(), rx, worker_files.clone(), stop.clone());
+        let host = WorkerHost::new(Handle::current(), sink.clone(), rx, worker_files.clone(), stop.clone())
+            .with_pacer(pacer.clone());
         workers.push(spawn_worker(&plugin, w, &config, worker_files, host));
     }
     let outcome = await_workers(workers, &sink, &stop_tx).await;

@@ -10,11 +10,13 @@
 //! 3. the summer consumes the chunks and publishes Sums;
 //! 4. each worker's [`sums`] reader reads the sums journal read-committed from the
 //!    barrier and feeds the guest's `next-sum`, where the guest verifies them;
+//!    with `--rate`, one [`pace::Pacer`] spreads all workers' publishes evenly;
 //! 5. [`report`] merges the workers' reports; in files mode ([`files`]) it prints
 //!    `sha1sum`-style lines. A [`progress`] bar shows on a terminal.
 
 pub mod files;
 pub mod job;
+pub mod pace;
 pub mod progress;
 pub mod publish;
 pub mod report;

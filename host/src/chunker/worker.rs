@@ -19,12 +19,16 @@ use tokio::runtime::Handle;
 use tokio::sync::{mpsc, watch};
 
 use super::files::WorkerFiles;
+use super::pace::Pacer;
 use super::publish::{ChunkSink, Ticket};
 use super::sums::SumItem;
 use crate::runtime::ChunkerHost;
 
 /// The error a guest sees once the job is stopping.
 pub const STOPPED: &str = "the chunker job is stopping (another worker failed or it was interrupted)";
+
+/// Pace waits at least this long also watch for the job stopping.
+const LONG_PACE_WAIT: Duration = Duration::from_millis(5);
 
 /// The host services of one worker.
 pub struct WorkerHost {
@@ -40,6 +44,8 @@ pub struct WorkerHost {
     unflushed: Vec<Option<Ticket>>,
     /// Turns true when the job stops.
     stop: watch::Receiver<bool>,
+    /// The job's shared `--rate` schedule, if any.
+    pacer: Option<Pacer>,
 }
 
 impl WorkerHost {
@@ -59,7 +65,34 @@ impl WorkerHost {
             files,
             unflushed,
             stop,
+            pacer: None,
         }
+    }
+
+    /// Paces this worker's publishes by the job's shared `--rate` schedule.
+    pub fn with_pacer(mut self, pacer: Option<Pacer>) -> Self {
+        self.pacer = pacer;
+        self
+    }
+
+    /// Waits for this worker's next `--rate` slot. Short waits sleep the guest's own
+    /// (blocking) thread, which is precise to tens of microseconds; long ones also
+    /// end when the job stops.
+    fn pace(&mut self) -> Result<(), String> {
+        let Some(pacer) = &self.pacer else { return Ok(()) };
+        let slot = pacer.reserve(Instant::now());
+        let Some(wait) = slot.checked_duration_since(Instant::now()) else { return Ok(()) };
+        if wait < LONG_PACE_WAIT {
+            std::thread::sleep(wait);
+            return Ok(());
+        }
+        let stop = &mut self.stop;
+        self.handle.block_on(async {
+            tokio::select! {
+                _ = tokio::time::sleep_until(tokio::time::Instant::from_std(slot)) => Ok(()),
+                _ = stopped(stop) => Err(STOPPED.to_string()),
+            }
+        })
     }
 
     fn stopping(&self) -> bool {
@@ -92,6 +125,7 @@ impl ChunkerHost for WorkerHost {
         if self.stopping() {
             return Err(STOPPED.into());
         }
+        self.pace()?;
         let ticket = self.sink.publish(stream_id, chunk)?;
         self.unflushed[ticket.partition] = Some(ticket);
         if ticket.backlogged {
