@@ -30,6 +30,7 @@ pub fn declare(f: &mut Figures) {
     f.declare("e2e_p99_ms", "ms", "full load: final chunk -> verified sum, p99", Some("e2e_native_p99_ms"), None);
     f.declare("e2e_native_p50_ms", "ms", "full load, native summer, p50", None, None);
     f.declare("e2e_native_p99_ms", "ms", "full load, native summer, p99", None, None);
+    f.declare("e2e_half_load_rate", "chunks/s", "the --rate given to the half-load job", None, None);
     f.declare("e2e_half_load_chunks_per_sec", "chunks/s", "--rate = half of the same repetition's full-load chunks/s", Some("e2e_chunks_per_sec"), None);
     f.declare("e2e_half_load_p50_ms", "ms", "half load: final chunk -> verified sum, p50", Some("e2e_p50_ms"), None);
     f.declare("e2e_half_load_p99_ms", "ms", "half load: final chunk -> verified sum, p99", Some("e2e_p99_ms"), Some(Target::Under(50.0)));
@@ -68,6 +69,7 @@ pub fn rep(s: &Settings, f: &mut Figures) -> anyhow::Result<()> {
     f.push("e2e_native_chunks_per_sec", native.chunks_per_sec);
     f.push("e2e_native_p50_ms", native.p50_ms);
     f.push("e2e_native_p99_ms", native.p99_ms);
+    f.push("e2e_half_load_rate", full.chunks_per_sec / 2.0);
     f.push("e2e_half_load_chunks_per_sec", half.chunks_per_sec);
     f.push("e2e_half_load_p50_ms", half.p50_ms);
     f.push("e2e_half_load_p99_ms", half.p99_ms);

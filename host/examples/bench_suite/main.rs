@@ -204,9 +204,10 @@ fn real_main() -> anyhow::Result<()> {
             f.failures.extend(cf.failures);
         }
     }
-    // Figures of steps that were not run are left out.
+    // Figures of steps that were not run are left out (failed ones stay, as FAILED).
     if !s.only.is_empty() {
-        f.figures.retain(|_, fig| !fig.samples.is_empty());
+        let failed: Vec<String> = f.failures.iter().flat_map(|(names, _)| names.split(", ").map(str::to_string).collect::<Vec<_>>()).collect();
+        f.figures.retain(|name, fig| !fig.samples.is_empty() || failed.contains(name));
     }
     let elapsed = began.elapsed().as_secs_f64();
     write_results(&s, &f, &curve, machine(&s, load_before), elapsed)?;
@@ -254,6 +255,7 @@ fn write_results(s: &Settings, f: &Figures, curve: &e2e::Curve, machine: serde_j
                 x_label: "chunk partitions (shards)".into(),
                 y_label: "chunks/s".into(),
                 log_x: true,
+                log_y: false,
                 series: vec![svg::Series { name: "wasm summer, 32-byte chunks".into(), points: parts }],
             }
             .render(),
@@ -267,7 +269,7 @@ fn write_results(s: &Settings, f: &Figures, curve: &e2e::Curve, machine: serde_j
         }
         svgs.insert(
             "scaling_chunk_size.svg",
-            svg::LineChart { title: "End-to-end data throughput vs chunk size".into(), x_label: "chunk size, bytes (log scale)".into(), y_label: "MiB/s".into(), log_x: true, series }.render(),
+            svg::LineChart { title: "End-to-end data throughput vs chunk size".into(), x_label: "chunk size, bytes (log scale)".into(), y_label: "MiB/s (log scale)".into(), log_x: true, log_y: true, series }.render(),
         );
     }
     let bars = |names: &[&str]| -> Vec<(String, f64, Option<f64>)> {

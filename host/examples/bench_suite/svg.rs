@@ -23,8 +23,10 @@ pub struct LineChart {
     pub x_label: String,
     /// Y axis label.
     pub y_label: String,
-    /// Log-2 x axis (chunk sizes).
+    /// Log-2 x axis (chunk sizes, partition counts).
     pub log_x: bool,
+    /// Log-10 y axis (series of very different magnitudes).
+    pub log_y: bool,
     /// The series (colours by index).
     pub series: Vec<Series>,
 }
@@ -50,6 +52,15 @@ fn tick(v: f64) -> String {
         format!("{}M", trim(v / 1e6))
     } else if a >= 1e3 {
         format!("{}k", trim(v / 1e3))
+    } else {
+        trim(v)
+    }
+}
+
+/// A power-of-two tick label: 512, 2Ki, 64Ki.
+fn bytes_tick(v: f64) -> String {
+    if v >= 1024.0 {
+        format!("{}Ki", trim(v / 1024.0))
     } else {
         trim(v)
     }
@@ -84,22 +95,34 @@ impl LineChart {
             (Some(a), _) => (a - 1.0, a + 1.0),
             _ => (0.0, 1.0),
         };
-        let y1 = nice_max(pts.map(|p| p.3.max(p.1)).fold(0.0, f64::max));
+        let y1 = nice_max(pts.clone().map(|p| p.3.max(p.1)).fold(0.0, f64::max));
+        // Log y: whole decades from below the least value to above the greatest.
+        let lo = pts.map(|p| p.2.min(p.1)).filter(|v| *v > 0.0).fold(f64::INFINITY, f64::min);
+        let (d0, d1) = if lo.is_finite() { (lo.log10().floor(), y1.log10().ceil().max(lo.log10().floor() + 1.0)) } else { (0.0, 1.0) };
+        let log_y = self.log_y;
         let px = |x: f64| LEFT + (self.fx(x) - x0) / (x1 - x0) * (W - LEFT - RIGHT);
-        let py = |y: f64| TOP + (1.0 - y / y1) * (H - TOP - BOTTOM);
+        let py = |y: f64| {
+            let frac = if log_y { (y.max(10f64.powf(d0)).log10() - d0) / (d1 - d0) } else { y / y1 };
+            TOP + (1.0 - frac) * (H - TOP - BOTTOM)
+        };
         let mut s = header(&self.title);
         // Axes and grid.
         let _ = writeln!(s, r##"<line x1="{LEFT}" y1="{}" x2="{}" y2="{}" stroke="#000"/>"##, H - BOTTOM, W - RIGHT, H - BOTTOM);
         let _ = writeln!(s, r##"<line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{}" stroke="#000"/>"##, H - BOTTOM);
-        for i in 0..=5 {
-            let y = y1 * i as f64 / 5.0;
+        let yticks: Vec<f64> = if log_y {
+            (d0 as i32..=d1 as i32).map(|d| 10f64.powi(d)).collect()
+        } else {
+            (0..=5).map(|i| y1 * i as f64 / 5.0).collect()
+        };
+        for y in yticks {
             let _ = writeln!(s, r##"<line x1="{LEFT}" y1="{0:.1}" x2="{1}" y2="{0:.1}" stroke="#ddd"/><text x="{2}" y="{0:.1}" text-anchor="end" dy="4">{3}</text>"##, py(y), W - RIGHT, LEFT - 6.0, tick(y));
         }
         let mut xticks: Vec<f64> = self.series.iter().flat_map(|s| s.points.iter().map(|p| p.0)).collect();
         xticks.sort_by(f64::total_cmp);
         xticks.dedup();
         for x in xticks {
-            let _ = writeln!(s, r##"<text x="{:.1}" y="{}" text-anchor="middle">{}</text>"##, px(x), H - BOTTOM + 18.0, tick(x));
+            let label = if self.log_x { bytes_tick(x) } else { tick(x) };
+            let _ = writeln!(s, r##"<text x="{:.1}" y="{}" text-anchor="middle">{}</text>"##, px(x), H - BOTTOM + 18.0, label);
         }
         let _ = writeln!(s, r##"<text x="{}" y="{}" text-anchor="middle">{}</text>"##, (LEFT + W - RIGHT) / 2.0, H - 14.0, escape(&self.x_label));
         let _ = writeln!(s, r##"<text x="18" y="{0}" text-anchor="middle" transform="rotate(-90 18 {0})">{1}</text>"##, (TOP + H - BOTTOM) / 2.0, escape(&self.y_label));
@@ -175,6 +198,7 @@ mod tests {
             x_label: "x".into(),
             y_label: "y".into(),
             log_x: false,
+            log_y: false,
             series: vec![Series { name: "a".into(), points: vec![(0.0, 50.0, 40.0, 60.0), (10.0, 100.0, 100.0, 100.0)] }],
         };
         let svg = chart.render();
@@ -194,9 +218,26 @@ mod tests {
             x_label: "x".into(),
             y_label: "y".into(),
             log_x: true,
+            log_y: false,
             series: vec![Series { name: "a".into(), points: vec![(32.0, 1.0, 1.0, 1.0), (64.0, 1.0, 1.0, 1.0), (128.0, 1.0, 1.0, 1.0)] }],
         };
         assert!(chart.render().contains(r#"points="80.0,40.0 350.0,40.0 620.0,40.0""#), "{}", chart.render());
+    }
+
+    #[test]
+    fn a_log_y_chart_spans_whole_decades() {
+        let chart = LineChart {
+            title: "t".into(),
+            x_label: "x".into(),
+            y_label: "y".into(),
+            log_x: true,
+            log_y: true,
+            series: vec![Series { name: "a".into(), points: vec![(1024.0, 10.0, 10.0, 10.0), (2048.0, 1000.0, 1000.0, 1000.0)] }],
+        };
+        let svg = chart.render();
+        // Decades 10..1000 map to 340..40.
+        assert!(svg.contains(r#"points="80.0,340.0 620.0,40.0""#), "{svg}");
+        assert!(svg.contains(">1k</text>") && svg.contains(">2Ki</text>"), "{svg}");
     }
 
     #[test]
