@@ -77,8 +77,6 @@ pub fn summer_rep(s: &Settings, f: &mut Figures) -> anyhow::Result<()> {
     cmd.arg("--reps").arg("1").arg("--out").arg(&out).arg("--wasm").arg(s.bins.wasm.join("guest_summer.wasm"));
     if s.quick {
         cmd.arg("--quick");
-    } else {
-        cmd.args(["--chunks", "100000", "--streams", "500"]);
     }
     cmd.env("TMPDIR", &s.tmp);
     run(cmd, "bench_summer")?;

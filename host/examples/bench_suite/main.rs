@@ -286,7 +286,8 @@ fn write_results(s: &Settings, f: &Figures, curve: &e2e::Curve, machine: serde_j
             .collect()
     };
     for (file, title, unit, names) in [
-        ("ratios.svg", "Ratios against same-run baselines", "ratio", &["wasm_over_native", "summer_over_floor", "swap_pause_over_median_txn", "appends_per_fsync", "broker_syncs_over_fsync"][..]),
+        ("ratios.svg", "Ratios against same-run baselines", "ratio", &["wasm_over_native", "summer_over_floor", "swap_pause_over_median_txn", "broker_syncs_over_fsync"][..]),
+        ("journal.svg", "Broker appends vs the raw device's fdatasync rate", "per second", &["appends_per_sec", "fsync_per_sec"][..]),
         ("throughput.svg", "Throughput", "chunks/s", &["summer_chunks_per_sec", "native_chunks_per_sec", "floor_chunks_per_sec", "e2e_chunks_per_sec", "e2e_native_chunks_per_sec", "e2e_half_load_chunks_per_sec"][..]),
         ("latency.svg", "Latencies and pauses", "ms", &["e2e_p50_ms", "e2e_p99_ms", "e2e_native_p99_ms", "e2e_half_load_p50_ms", "e2e_half_load_p99_ms", "swap_pause_ms", "median_txn_ms"][..]),
         ("takeover.svg", "Take-over after kill -9", "ms", &["takeover_ms", "takeover_ms_without_standby"][..]),

@@ -73,7 +73,7 @@ fn trim(v: f64) -> String {
 
 /// A "nice" upper bound for an axis starting at 0.
 pub fn nice_max(max: f64) -> f64 {
-    if !(max > 0.0) {
+    if max.is_nan() || max <= 0.0 {
         return 1.0;
     }
     let mag = 10f64.powf(max.log10().floor());
