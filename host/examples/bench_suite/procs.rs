@@ -163,17 +163,21 @@ pub struct JobFigures {
 /// Runs the chunker job to completion (within `limit`) and reads its report.
 pub fn run_chunker(bins: &Bins, url: &str, dir: &Path, args: &[String], limit: Duration) -> anyhow::Result<JobFigures> {
     let mut job = spawn_chunker(bins, url, dir, args)?;
-    let began = std::time::Instant::now();
-    let status = loop {
-        if let Some(status) = job.child.try_wait()? {
-            break status;
+    // A watchdog kills the job if it outlives `limit`; the wait itself is the signal.
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let pid = job.child.id();
+    let watchdog = std::thread::spawn(move || {
+        let expired = done_rx.recv_timeout(limit).is_err();
+        if expired {
+            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
         }
-        if began.elapsed() > limit {
-            job.kill9();
-            bail!("the chunker job ({}) did not finish within {limit:?}: {}", args.join(" "), last_lines(&job.log_text(), 5));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+        expired
+    });
+    let status = job.child.wait()?;
+    let _ = done_tx.send(());
+    if watchdog.join().unwrap_or(false) {
+        bail!("the chunker job ({}) did not finish within {limit:?}: {}", args.join(" "), last_lines(&job.log_text(), 5));
+    }
     let text = job.log_text();
     if !status.success() {
         bail!("the chunker job ({}) failed ({status}): {}", args.join(" "), last_lines(&text, 5));
