@@ -29,7 +29,11 @@ if [ -f host/examples/bench_summer.rs ]; then
   have_summer=yes
 fi
 swap_exe="$(cargo build --release -p streamsum-host --features native-summer --bench swap --message-format=json 2>/dev/null \
-  | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -n 1)"
+  | grep '"kind":\["bench"\]' | grep '"name":"swap"' \
+  | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -n 1 || true)"
+if [ -z "$swap_exe" ]; then
+  echo "bench: the swap bench did not build; its figures will be reported as failed" >&2
+fi
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/streamsum-bench.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
