@@ -128,7 +128,8 @@ fn machine(s: &Settings, load_before: String) -> serde_json::Value {
     let sh = |cmd: &mut Command| cmd.output().ok().filter(|o| o.status.success()).map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default();
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let commit = sh(Command::new("git").arg("-C").arg(&repo).args(["rev-parse", "HEAD"]));
-    let dirty = !sh(Command::new("git").arg("-C").arg(&repo).args(["status", "--porcelain", "--untracked-files=no"])).is_empty();
+    let changed = sh(Command::new("git").arg("-C").arg(&repo).args(["status", "--porcelain", "--untracked-files=no"]));
+    let changed: Vec<&str> = changed.lines().map(str::trim).collect();
     let cpu = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|t| t.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()));
     json!({
         "cores": std::thread::available_parallelism().map_or(0, |n| n.get()),
@@ -137,7 +138,8 @@ fn machine(s: &Settings, load_before: String) -> serde_json::Value {
         "load_average_after": loadavg(),
         "build_profile": if cfg!(debug_assertions) { "debug" } else { "release" },
         "git_commit": commit,
-        "git_dirty": dirty,
+        "git_dirty": !changed.is_empty(),
+        "git_changed_files": changed,
         "date": sh(Command::new("date").args(["-u", "+%Y-%m-%dT%H:%M:%SZ"])),
         "reps": s.reps,
         "quick": s.quick,
