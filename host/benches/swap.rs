@@ -19,7 +19,9 @@
 //! ```text
 //! scripts/build-guests.sh && cargo bench -p streamsum-host --bench swap --profile dev
 //! ```
-//! Prints a summary and writes `bench/results/swap.json`.
+//! Prints a summary and writes `bench/results/swap.json`. For `scripts/bench.sh`:
+//! `STREAMSUM_BENCH_SWAPS` (number of swaps), `STREAMSUM_BENCH_OUT` (the JSON file),
+//! `STREAMSUM_WASM_DIR` (where the guests are).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,11 +31,15 @@ use std::time::{Duration, Instant, SystemTime};
 use streamsum_host::app::{AppArgs, Service};
 use streamsum_host::cli::ChunkerArgs;
 
+/// Swaps of a run, unless `STREAMSUM_BENCH_SWAPS` says otherwise (the suite runs fewer).
 const SWAPS: u32 = 10;
 const BETWEEN_SWAPS: Duration = Duration::from_secs(2);
 const POLL: Duration = Duration::from_micros(200);
 
 fn wasm(name: &str) -> PathBuf {
+    if let Some(dir) = std::env::var_os("STREAMSUM_WASM_DIR") {
+        return PathBuf::from(dir).join(name);
+    }
     let exe = std::env::current_exe().expect("bench executable path");
     let target = exe.ancestors().nth(3).expect("target directory").to_path_buf();
     let path = target.join("wasm").join(name);
@@ -130,7 +136,8 @@ async fn run() {
     tokio::time::sleep(Duration::from_secs(3)).await; // Warm up.
     let mut windows: Vec<(SystemTime, SystemTime)> = Vec::new();
     let mut take_up_ms = Vec::new();
-    for n in 1..=SWAPS {
+    let swaps: u32 = std::env::var("STREAMSUM_BENCH_SWAPS").ok().and_then(|v| v.parse().ok()).unwrap_or(SWAPS);
+    for n in 1..=swaps {
         let bytes = variant(&base, n);
         let version = streamsum_host::runtime::PluginVersion::of(&bytes);
         let tmp = app.with_extension("tmp");
@@ -201,7 +208,7 @@ async fn run() {
     let median_pause = median(&mut pauses.clone());
     let median_take_up = median(&mut take_up_ms.clone());
     let max_take_up = take_up_ms.iter().cloned().fold(0.0, f64::max);
-    println!("hot swap under an endless 4-worker chunker job, 4 shards, {SWAPS} swaps, {commits} commits sampled");
+    println!("hot swap under an endless 4-worker chunker job, 4 shards, {swaps} swaps, {commits} commits sampled");
     println!(
         "gap between commits without a swap: median {median_gap:.2} ms, p99 {p99_gap:.2} ms, max {max_gap:.2} ms ({} gaps)",
         normal.len()
@@ -236,7 +243,7 @@ async fn run() {
     println!("file renamed -> all shards on the new version: median {median_take_up:.1} ms, max {max_take_up:.1} ms");
     let report = serde_json::json!({
         "benchmark": "hot swap pause and take-up",
-        "swaps": SWAPS,
+        "swaps": swaps,
         "shards": samples.len(),
         "commits_sampled": commits,
         "median_commit_gap_ms_without_swap": median_gap,
@@ -252,7 +259,12 @@ async fn run() {
         "shard_first_new_version_gap_ms_median": median(&mut after.clone()),
         "time_weighted_median_commit_gap_ms": weighted_median,
     });
-    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/results");
-    std::fs::create_dir_all(&out).unwrap();
-    std::fs::write(out.join("swap.json"), serde_json::to_string_pretty(&report).unwrap()).unwrap();
+    let out = match std::env::var_os("STREAMSUM_BENCH_OUT") {
+        Some(file) => PathBuf::from(file),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/results/swap.json"),
+    };
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    std::fs::write(&out, serde_json::to_string_pretty(&report).unwrap()).unwrap();
 }

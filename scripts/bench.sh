@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The benchmark suite of issue 9, in one command (not part of scripts/test.sh):
+#
+#   scripts/bench.sh            # full run: 5 interleaved repetitions (~15 min on 2 cores)
+#   scripts/bench.sh --quick    # smoke run: 2 repetitions, small jobs (~4 min)
+#   scripts/bench.sh --reps 3 --only e2e,journal
+#
+# Sets up (scripts/setup.sh), builds the guests and a release build of the host
+# (with the native summer), the bench_summer example, the swap bench and the suite;
+# copies the binaries and guests to a private directory (so that other builds in a
+# shared target directory cannot replace them mid-run); runs the suite. It writes
+# bench/results/latest.json, latest.md and the SVG plots, and prints a table.
+# Other flags go to the suite (host/examples/bench_suite/main.rs).
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+target_dir="$(realpath -m "${CARGO_TARGET_DIR:-$root/target}")"
+export CARGO_TARGET_DIR="$target_dir"
+cd "$root"
+
+"$root/scripts/setup.sh"
+"$root/scripts/build-guests.sh" >/dev/null
+
+echo "bench: release build of streamsum-host (native-summer), bench_summer, the swap bench, the suite"
+cargo build --quiet --release -p streamsum-host --features native-summer --bin streamsum-host --example bench_suite
+have_summer=no
+if [ -f host/examples/bench_summer.rs ]; then
+  cargo build --quiet --release -p streamsum-host --features native-summer --example bench_summer
+  have_summer=yes
+fi
+swap_exe="$(cargo build --release -p streamsum-host --features native-summer --bench swap --message-format=json 2>/dev/null \
+  | grep '"kind":\["bench"\]' | grep '"name":"swap"' \
+  | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -n 1 || true)"
+if [ -z "$swap_exe" ]; then
+  echo "bench: the swap bench did not build; its figures will be reported as failed" >&2
+fi
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/streamsum-bench.XXXXXX")"
+trap 'rm -rf "$work"' EXIT
+bin="$work/bin"
+mkdir -p "$bin/wasm" "$work/tmp"
+cp "$target_dir/release/streamsum-host" "$target_dir/release/examples/bench_suite" "$bin/"
+[ "$have_summer" = yes ] && cp "$target_dir/release/examples/bench_summer" "$bin/"
+[ -n "$swap_exe" ] && cp "$swap_exe" "$bin/swap"
+cp "$target_dir/wasm/guest_summer.wasm" "$target_dir/wasm/guest_chunker.wasm" "$bin/wasm/"
+
+"$bin/bench_suite" --bin-dir "$bin" --tmp "$work/tmp" --out-dir "$root/bench/results" "$@"
