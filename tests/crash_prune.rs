@@ -85,7 +85,9 @@ async fn standbys_follow_a_log_pruned_under_them_and_one_left_behind_rebuilds() 
     let (_broker, url) = start_broker(&dir.path().join("broker"), "127.0.0.1:0");
     shrink_recovery_log_fragments(&GrpcJournalClient::new(&url).unwrap()).await;
     let extra = ["--snapshot-every-bytes", &SNAPSHOT_EVERY.to_string(), "--hot-standbys", "1", "--lease", "2s"];
-    let job = Chunker::start(&url, &dir.path().join("chunker"), 150, 8);
+    // Paced, so the job outlasts every phase below however fast the machine is: 2 × 150
+    // streams × 17 chunks at 120 chunks/s last ≥ 42 s.
+    let job = Chunker::start_with(&url, &dir.path().join("chunker"), 150, 16, &["--rate", "120"]);
     let mut primary = start_shards(&url, &dir.path().join("a"), &extra, &[]);
     next_sums_commit(&url, LIMIT).await;
     let mut standby = start_shards(&url, &dir.path().join("b"), &extra, &[]);

@@ -26,8 +26,9 @@ async fn twenty_builds_garbage_wrong_world_and_a_trapping_summer_under_a_chunker
     let first = sha256_hex(&base);
     wait_listing(&host.url, TAKE_UP, "the first version", |l| all_on(l, &first)).await;
 
-    // 4 workers × 100 streams × 300 chunks: long enough to outlast every swap below.
-    let mut job = Job::start(&host.url, &dir.path().join("chunker"), 4, 100, 300);
+    // 4 workers × 100 streams × 300 chunks, paced at 3,000 chunks/s: ≥ 40 s, long enough
+    // to outlast every swap below however fast the machine is (unpaced it took 7 s).
+    let mut job = Job::start_with(&host.url, &dir.path().join("chunker"), 4, 100, 300, &["--rate", "3000"]);
 
     let mut good = first.clone();
     for n in 1..=20u32 {

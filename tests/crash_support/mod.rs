@@ -202,6 +202,12 @@ impl Chunker {
     /// Starts `streamsum-host chunker` against `url`: 2 workers, each with `streams`
     /// streams of `chunks` chunks.
     pub fn start(url: &str, dir: &Path, streams: u32, chunks: u32) -> Chunker {
+        Chunker::start_with(url, dir, streams, chunks, &[])
+    }
+
+    /// As [`Chunker::start`], with more chunker flags (e.g. `--rate` to make a job last
+    /// long enough whatever the machine's speed).
+    pub fn start_with(url: &str, dir: &Path, streams: u32, chunks: u32, extra: &[&str]) -> Chunker {
         std::fs::create_dir_all(dir).unwrap();
         let log = unique_log(dir, "chunker");
         let child = Command::new(host_bin())
@@ -213,6 +219,7 @@ impl Chunker {
             .arg(dir.join("cache"))
             .env("STREAMSUM_LOG", "warn")
             .args(["--streams", &streams.to_string(), "--chunks", &chunks.to_string(), "--workers", "2"])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(File::create(&log).unwrap())
             .spawn()

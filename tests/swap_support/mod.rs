@@ -115,6 +115,12 @@ pub struct Job {
 impl Job {
     /// Starts `workers` × `streams` streams of `chunks` chunks against `url`.
     pub fn start(url: &str, dir: &Path, workers: u32, streams: u32, chunks: u32) -> Job {
+        Job::start_with(url, dir, workers, streams, chunks, &[])
+    }
+
+    /// As [`Job::start`], with more chunker flags (e.g. `--rate`, so the job outlasts a
+    /// test's steps whatever the machine's speed).
+    pub fn start_with(url: &str, dir: &Path, workers: u32, streams: u32, chunks: u32, extra: &[&str]) -> Job {
         std::fs::create_dir_all(dir).unwrap();
         let log = dir.join("chunker.log");
         let mut cmd = chunker(url, &dir.join("cache"));
@@ -126,6 +132,7 @@ impl Job {
             "--chunks",
             &chunks.to_string(),
         ])
+        .args(extra)
         .env("STREAMSUM_LOG", "error")
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap());
