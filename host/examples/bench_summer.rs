@@ -8,7 +8,7 @@
 //! cargo build --release -p streamsum-host --features native-summer --example bench_summer
 //! scripts/build-guests.sh   # target/wasm/guest_summer.wasm
 //! $CARGO_TARGET_DIR/release/examples/bench_summer [--reps 5] [--chunks 200000]
-//!     [--streams 1000] [--quick] [--wasm FILE] [--out FILE]
+//!     [--streams 1000] [--quick] [--wasm FILE] [--out FILE] [--only wasm|native|floor]
 //! ```
 //!
 //! Workload: `--streams` streams of 32-byte chunks (each stream ends with its empty
@@ -69,6 +69,8 @@ struct Opts {
     streams: usize,
     wasm: PathBuf,
     out: Option<PathBuf>,
+    /// `--only wasm|native|floor`: run one mode (for profiling); no ratios.
+    only: Option<String>,
 }
 
 /// The prefilled journal content and what the summers must publish for it.
@@ -103,7 +105,9 @@ fn parse_opts() -> anyhow::Result<Opts> {
         streams: num("--streams", if quick { 200 } else { 1000 })?,
         wasm: opt("--wasm").map_or_else(default_wasm, |p| Ok(PathBuf::from(p)))?,
         out: opt("--out").map(PathBuf::from),
+        only: opt("--only"),
     };
+    ensure!(opts.only.as_deref().is_none_or(|m| ["wasm", "native", "floor"].contains(&m)), "--only takes wasm, native or floor");
     ensure!(opts.reps > 0, "--reps must be at least 1");
     ensure!(opts.streams > 0 && opts.chunks >= 2 * opts.streams, "--chunks must be at least twice --streams (each stream has a data chunk and its final chunk)");
     Ok(opts)
@@ -306,6 +310,16 @@ async fn main() -> anyhow::Result<()> {
     let cache = tempfile::tempdir()?;
     let plugin = load_plugin(&opts.wasm, cache.path())?;
     let work = workload(opts.chunks, opts.streams)?;
+    if let Some(mode) = &opts.only {
+        for rep in 0..opts.reps {
+            let rate = match mode.as_str() {
+                "floor" => floor_run(&work)?,
+                m => shard_run(&work, &plugin, m == "native").await?.0,
+            };
+            eprintln!("rep {rep}: {mode} {rate:.0} chunks/s");
+        }
+        return Ok(());
+    }
     let (mut wasm, mut native, mut floor, mut txns) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for rep in 0..opts.reps {
         let (w, wt) = shard_run(&work, &plugin, false).await.context("wasm summer run")?;
