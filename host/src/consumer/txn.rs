@@ -37,7 +37,7 @@ use super::source::{read_range, SourceEvent};
 use super::status::ShardStatus;
 use crate::journal::{AppendRequest, JournalClient};
 use crate::message::append::append_retrying;
-use crate::message::{Envelope, Publisher, Sequencer, SequencerError};
+use crate::message::{DecodeError, Envelope, Publisher, Sequencer, SequencerError};
 use super::app::Application;
 use crate::runtime::{CallError, MessageBatch, PluginVersion, SummerPlugin, TxnOutput};
 use super::recovery::RecoveryLog;
@@ -206,9 +206,18 @@ impl Txn {
 
     /// Applies one source event; returns how many messages went to the guest.
     async fn handle(&mut self, event: SourceEvent) -> anyhow::Result<u64> {
-        let env = match event {
-            SourceEvent::Envelope(env) => env,
-            SourceEvent::Malformed(e) => {
+        let mut n = 0;
+        for frame in event.frames {
+            n += self.handle_frame(frame).await?;
+        }
+        Ok(n)
+    }
+
+    /// Applies one frame; returns how many messages went to the guest.
+    async fn handle_frame(&mut self, frame: Result<Envelope, DecodeError>) -> anyhow::Result<u64> {
+        let env = match frame {
+            Ok(env) => env,
+            Err(e) => {
                 // Policy: a line that is not a message is reported and skipped; the
                 // messages around it (other streams) are unaffected.
                 tracing::error!(shard = %self.spec.id, journal = %e.journal, begin = e.begin, end = e.end, error = %e, "skipping a line that is not a message");
