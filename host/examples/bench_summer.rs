@@ -30,6 +30,10 @@
 //!   model's parser, its data base64-decoded and fed to the stream's `RunningSha1` in a
 //!   `HashMap` — no journal, no sequencer, no store, no guest.
 //!
+//! `guest_alone_chunks_per_sec` / `native_alone_chunks_per_sec`: the two applications
+//! without a shard, consuming the workload in batches of 256 from memory (where the
+//! time goes when a shard is slower than its application).
+//!
 //! `guest_call_overhead_ns`: an instance of the summer alone, outside any shard:
 //! `per_batch` is the round trip of a `consume` call with an empty batch; `per_message`
 //! the least-squares slope of call time over batches of 1–256 minimal messages
@@ -282,6 +286,40 @@ fn call_overhead(plugin: &SummerPlugin) -> anyhow::Result<serde_json::Value> {
     }))
 }
 
+/// The applications alone (no shard): the workload's frames in batches of 256, one
+/// `finalize-txn` at the end, on a wasm instance and on `NativeSummer`. Returns
+/// (wasm, native) chunks/s: where the time goes when the shard is slower than these.
+fn apps_alone(work: &Workload, plugin: &SummerPlugin) -> anyhow::Result<(f64, f64)> {
+    let tmp = tempfile::tempdir()?;
+    let db = ShardDb::open_blocking(&tmp.path().join("db"), false)?;
+    let ctx = ShardContext { shard: "bench".into(), db: db.clone(), journals: Arc::new([sums_journal()].into_iter().collect()) };
+    let limits = Limits { call_timeout: Duration::from_secs(60), ..Limits::default() };
+    let mut apps: [Box<dyn streamsum_host::consumer::app::Application>; 2] =
+        [Box::new(SummerInstance::instantiate(plugin, ctx, limits)?), streamsum_host::consumer::app::native_summer(db)?];
+    let mut batches = Vec::new();
+    let mut batch = MessageBatch::new(&chunk_partition(0));
+    let mut offset = 0u64;
+    for line in work.appends.iter().flat_map(|b| b.split_inclusive(|&c| c == b'\n')) {
+        batch.push(offset, line);
+        offset += line.len() as u64;
+        if batch.len() == 256 {
+            batches.push(std::mem::replace(&mut batch, MessageBatch::new(&chunk_partition(0))));
+        }
+    }
+    batches.push(batch);
+    let mut rates = [0.0; 2];
+    for (app, rate) in apps.iter_mut().zip(&mut rates) {
+        let began = Instant::now();
+        for b in &batches {
+            app.consume(b)?;
+        }
+        let out = app.finalize_txn()?;
+        *rate = work.chunks as f64 / began.elapsed().as_secs_f64();
+        ensure!(out.published.len() == work.sums.len(), "{} sums published of {}", out.published.len(), work.sums.len());
+    }
+    Ok((rates[0], rates[1]))
+}
+
 /// Least-squares slope of `ys` over `xs`.
 fn slope(xs: &[f64], ys: &[f64]) -> f64 {
     let n = xs.len() as f64;
@@ -321,10 +359,15 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let (mut wasm, mut native, mut floor, mut txns) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut wasm_alone, mut native_alone) = (Vec::new(), Vec::new());
     for rep in 0..opts.reps {
         let (w, wt) = shard_run(&work, &plugin, false).await.context("wasm summer run")?;
         let (n, nt) = shard_run(&work, &plugin, true).await.context("native summer run")?;
         let f = floor_run(&work)?;
+        let (wa, na) = tokio::task::block_in_place(|| apps_alone(&work, &plugin))?;
+        eprintln!("rep {rep}: apps alone: wasm {wa:.0} chunks/s, native {na:.0}");
+        wasm_alone.push(wa);
+        native_alone.push(na);
         eprintln!("rep {rep}: wasm {w:.0} chunks/s ({wt} txns), native {n:.0} ({nt} txns), floor {f:.0}; wasm/native {:.3}, wasm/floor {:.3}", w / n, w / f);
         wasm.push(w);
         native.push(n);
@@ -346,6 +389,8 @@ async fn main() -> anyhow::Result<()> {
         "floor_chunks_per_sec": stat(&floor),
         "summer_over_floor": stat(&ratio(&wasm, &floor)),
         "summer_transactions": stat(&txns),
+        "guest_alone_chunks_per_sec": stat(&wasm_alone),
+        "native_alone_chunks_per_sec": stat(&native_alone),
         "guest_call_overhead_ns": overhead,
     });
     let text = serde_json::to_string_pretty(&json)?;
