@@ -44,7 +44,7 @@ use super::recovery::RecoveryLog;
 use crate::store::{crash_point, LogOp, LogRecord, ShardDb};
 
 /// Most messages handed to the guest in one `consume` call.
-pub const MAX_BATCH_MESSAGES: usize = 256;
+pub const MAX_BATCH_MESSAGES: usize = 1024;
 /// Most frame bytes handed to the guest in one `consume` call (a batch holds at least
 /// one message, whatever its size).
 pub const MAX_BATCH_BYTES: usize = 1 << 20;
