@@ -383,6 +383,9 @@ async fn main() -> anyhow::Result<()> {
         "streams": opts.streams,
         "chunk_bytes": CHUNK_BYTES,
         "reps": opts.reps,
+        // The machine is shared: a high load average explains noisy ratios.
+        "cpus": std::thread::available_parallelism().map_or(0, usize::from),
+        "loadavg": std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim(),
         "summer_chunks_per_sec": stat(&wasm),
         "native_chunks_per_sec": stat(&native),
         "wasm_over_native": stat(&ratio(&wasm, &native)),
