@@ -145,17 +145,18 @@ mod tests {
         let (tx, mut rx) = mpsc::channel(1 << 20); // The channel alone would take them all.
         let reader = tokio::spawn(read_source(client, journal.as_str().into(), 0, tx));
 
+        // Take all the reader sends before it waits on its budget. No signal exists for
+        // "the reader waits": a quiet second ends the first phase.
         let mut held = Vec::new();
         let mut frames = 0;
-        while frames < MAX_QUEUED_FRAMES {
-            let event = rx.recv().await.unwrap();
+        while let Ok(event) = tokio::time::timeout(Duration::from_secs(1), rx.recv()).await {
+            let event = event.unwrap();
             assert!(!event.frames.is_empty() && event.frames.len() <= FRAMES_PER_EVENT);
             frames += event.frames.len();
             held.push(event);
         }
-        assert_eq!(frames, MAX_QUEUED_FRAMES);
-        // No signal exists for "the reader waits on its budget": give it time to misbehave.
-        assert!(tokio::time::timeout(Duration::from_millis(300), rx.recv()).await.is_err(), "more frames than the budget were sent");
+        // Permits are taken per event, so the reader may stop short by less than one event.
+        assert!(frames <= MAX_QUEUED_FRAMES && frames + FRAMES_PER_EVENT > MAX_QUEUED_FRAMES, "{frames} frames were sent and not handled");
         let mut next = 0;
         let mut check = |event: SourceEvent| {
             for frame in event.frames {
