@@ -8,7 +8,7 @@
 //! cargo build --release -p streamsum-host --features native-summer --example bench_summer
 //! scripts/build-guests.sh   # target/wasm/guest_summer.wasm
 //! $CARGO_TARGET_DIR/release/examples/bench_summer [--reps 5] [--chunks 200000]
-//!     [--streams 1000] [--quick] [--wasm FILE] [--out FILE]
+//!     [--streams 1000] [--quick] [--wasm FILE] [--out FILE] [--only wasm|native|floor]
 //! ```
 //!
 //! Workload: `--streams` streams of 32-byte chunks (each stream ends with its empty
@@ -29,6 +29,10 @@
 //! - `floor`: the same bytes in memory, split into lines, each chunk parsed with the
 //!   model's parser, its data base64-decoded and fed to the stream's `RunningSha1` in a
 //!   `HashMap` — no journal, no sequencer, no store, no guest.
+//!
+//! `guest_alone_chunks_per_sec` / `native_alone_chunks_per_sec`: the two applications
+//! without a shard, consuming the workload in batches of 256 from memory (where the
+//! time goes when a shard is slower than its application).
 //!
 //! `guest_call_overhead_ns`: an instance of the summer alone, outside any shard:
 //! `per_batch` is the round trip of a `consume` call with an empty batch; `per_message`
@@ -69,6 +73,8 @@ struct Opts {
     streams: usize,
     wasm: PathBuf,
     out: Option<PathBuf>,
+    /// `--only wasm|native|floor`: run one mode (for profiling); no ratios.
+    only: Option<String>,
 }
 
 /// The prefilled journal content and what the summers must publish for it.
@@ -103,7 +109,9 @@ fn parse_opts() -> anyhow::Result<Opts> {
         streams: num("--streams", if quick { 200 } else { 1000 })?,
         wasm: opt("--wasm").map_or_else(default_wasm, |p| Ok(PathBuf::from(p)))?,
         out: opt("--out").map(PathBuf::from),
+        only: opt("--only"),
     };
+    ensure!(opts.only.as_deref().is_none_or(|m| ["wasm", "native", "floor"].contains(&m)), "--only takes wasm, native or floor");
     ensure!(opts.reps > 0, "--reps must be at least 1");
     ensure!(opts.streams > 0 && opts.chunks >= 2 * opts.streams, "--chunks must be at least twice --streams (each stream has a data chunk and its final chunk)");
     Ok(opts)
@@ -278,6 +286,40 @@ fn call_overhead(plugin: &SummerPlugin) -> anyhow::Result<serde_json::Value> {
     }))
 }
 
+/// The applications alone (no shard): the workload's frames in batches of 256, one
+/// `finalize-txn` at the end, on a wasm instance and on `NativeSummer`. Returns
+/// (wasm, native) chunks/s: where the time goes when the shard is slower than these.
+fn apps_alone(work: &Workload, plugin: &SummerPlugin) -> anyhow::Result<(f64, f64)> {
+    let tmp = tempfile::tempdir()?;
+    let db = ShardDb::open_blocking(&tmp.path().join("db"), false)?;
+    let ctx = ShardContext { shard: "bench".into(), db: db.clone(), journals: Arc::new([sums_journal()].into_iter().collect()) };
+    let limits = Limits { call_timeout: Duration::from_secs(60), ..Limits::default() };
+    let mut apps: [Box<dyn streamsum_host::consumer::app::Application>; 2] =
+        [Box::new(SummerInstance::instantiate(plugin, ctx, limits)?), streamsum_host::consumer::app::native_summer(db)?];
+    let mut batches = Vec::new();
+    let mut batch = MessageBatch::new(&chunk_partition(0));
+    let mut offset = 0u64;
+    for line in work.appends.iter().flat_map(|b| b.split_inclusive(|&c| c == b'\n')) {
+        batch.push(offset, line);
+        offset += line.len() as u64;
+        if batch.len() == 256 {
+            batches.push(std::mem::replace(&mut batch, MessageBatch::new(&chunk_partition(0))));
+        }
+    }
+    batches.push(batch);
+    let mut rates = [0.0; 2];
+    for (app, rate) in apps.iter_mut().zip(&mut rates) {
+        let began = Instant::now();
+        for b in &batches {
+            app.consume(b)?;
+        }
+        let out = app.finalize_txn()?;
+        *rate = work.chunks as f64 / began.elapsed().as_secs_f64();
+        ensure!(out.published.len() == work.sums.len(), "{} sums published of {}", out.published.len(), work.sums.len());
+    }
+    Ok((rates[0], rates[1]))
+}
+
 /// Least-squares slope of `ys` over `xs`.
 fn slope(xs: &[f64], ys: &[f64]) -> f64 {
     let n = xs.len() as f64;
@@ -306,11 +348,26 @@ async fn main() -> anyhow::Result<()> {
     let cache = tempfile::tempdir()?;
     let plugin = load_plugin(&opts.wasm, cache.path())?;
     let work = workload(opts.chunks, opts.streams)?;
+    if let Some(mode) = &opts.only {
+        for rep in 0..opts.reps {
+            let rate = match mode.as_str() {
+                "floor" => floor_run(&work)?,
+                m => shard_run(&work, &plugin, m == "native").await?.0,
+            };
+            eprintln!("rep {rep}: {mode} {rate:.0} chunks/s");
+        }
+        return Ok(());
+    }
     let (mut wasm, mut native, mut floor, mut txns) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut wasm_alone, mut native_alone) = (Vec::new(), Vec::new());
     for rep in 0..opts.reps {
         let (w, wt) = shard_run(&work, &plugin, false).await.context("wasm summer run")?;
         let (n, nt) = shard_run(&work, &plugin, true).await.context("native summer run")?;
         let f = floor_run(&work)?;
+        let (wa, na) = tokio::task::block_in_place(|| apps_alone(&work, &plugin))?;
+        eprintln!("rep {rep}: apps alone: wasm {wa:.0} chunks/s, native {na:.0}");
+        wasm_alone.push(wa);
+        native_alone.push(na);
         eprintln!("rep {rep}: wasm {w:.0} chunks/s ({wt} txns), native {n:.0} ({nt} txns), floor {f:.0}; wasm/native {:.3}, wasm/floor {:.3}", w / n, w / f);
         wasm.push(w);
         native.push(n);
@@ -326,12 +383,17 @@ async fn main() -> anyhow::Result<()> {
         "streams": opts.streams,
         "chunk_bytes": CHUNK_BYTES,
         "reps": opts.reps,
+        // The machine is shared: a high load average explains noisy ratios.
+        "cpus": std::thread::available_parallelism().map_or(0, usize::from),
+        "loadavg": std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim(),
         "summer_chunks_per_sec": stat(&wasm),
         "native_chunks_per_sec": stat(&native),
         "wasm_over_native": stat(&ratio(&wasm, &native)),
         "floor_chunks_per_sec": stat(&floor),
         "summer_over_floor": stat(&ratio(&wasm, &floor)),
         "summer_transactions": stat(&txns),
+        "guest_alone_chunks_per_sec": stat(&wasm_alone),
+        "native_alone_chunks_per_sec": stat(&native_alone),
         "guest_call_overhead_ns": overhead,
     });
     let text = serde_json::to_string_pretty(&json)?;

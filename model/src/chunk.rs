@@ -4,7 +4,8 @@
 //! with padding; the final chunk of a stream has no data (`null`, absent, or `""`).
 //! Parsing is on the summer's hot path (one 100–180 byte frame per chunk), so
 //! [`parse_chunk`] borrows `Data` from the frame and leaves decoding to the caller's
-//! reused buffer ([`ChunkRef::decode_data`]).
+//! reused buffer ([`ChunkRef::decode_data`]); the compact shape every writer produces
+//! is read by a one-pass scanner (`chunk_scan.rs`), anything else by serde_json.
 //!
 //! Acknowledgements: the host never hands ACKs to a consumer, but a defensive reader
 //! skips them. A message is an ACK ([`Message::Ack`]) when it carries no stream
@@ -57,8 +58,11 @@ struct Wire<'a> {
 /// (including a malformed `ID` or a negative `SeqNo`), [`MessageError::MissingField`]
 /// if a chunk with content lacks `ID` or `SeqNo`.
 pub fn parse_chunk(frame: &[u8]) -> Result<Message<'_>, MessageError> {
-    let wire: Wire<'_> = serde_json::from_slice(frame)
-        .map_err(|e| MessageError::Json { kind: "chunk", reason: e.to_string() })?;
+    // The common compact shape is scanned directly; anything else goes to serde_json.
+    let wire = match crate::chunk_scan::scan(frame) {
+        Some((id, seq_no, data)) => Wire { id, seq_no, data },
+        None => serde_json::from_slice(frame).map_err(|e| MessageError::Json { kind: "chunk", reason: e.to_string() })?,
+    };
     let id = match &wire.id {
         Some(text) => Some(StreamId::from_hex(&text.0).ok_or_else(|| MessageError::Json {
             kind: "chunk",

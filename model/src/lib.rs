@@ -19,6 +19,7 @@
 //! Nothing here panics on any input; every failure is a typed error.
 
 mod chunk;
+mod chunk_scan;
 mod error;
 mod hex;
 mod mapping;

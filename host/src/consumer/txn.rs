@@ -37,14 +37,14 @@ use super::source::{read_range, SourceEvent};
 use super::status::ShardStatus;
 use crate::journal::{AppendRequest, JournalClient};
 use crate::message::append::append_retrying;
-use crate::message::{Envelope, Publisher, Sequencer, SequencerError};
+use crate::message::{DecodeError, Envelope, Publisher, Sequencer, SequencerError};
 use super::app::Application;
 use crate::runtime::{CallError, MessageBatch, PluginVersion, SummerPlugin, TxnOutput};
 use super::recovery::RecoveryLog;
 use crate::store::{crash_point, LogOp, LogRecord, ShardDb};
 
 /// Most messages handed to the guest in one `consume` call.
-pub const MAX_BATCH_MESSAGES: usize = 256;
+pub const MAX_BATCH_MESSAGES: usize = 1024;
 /// Most frame bytes handed to the guest in one `consume` call (a batch holds at least
 /// one message, whatever its size).
 pub const MAX_BATCH_BYTES: usize = 1 << 20;
@@ -83,8 +83,13 @@ pub struct Txn {
     instance: Option<Box<dyn Application>>,
     /// Envelopes from the source reader.
     rx: mpsc::Receiver<SourceEvent>,
-    /// The batch being filled for the guest; `None` only while the guest consumes it.
+    /// The batch being filled for the guest.
     batch: Option<MessageBatch>,
+    /// The `consume` call in flight on a blocking thread, if any: the guest consumes
+    /// one batch while the loop sequences the next (it holds the instance meanwhile).
+    consuming: Option<Consuming>,
+    /// The batch the last finished `consume` call returned, emptied for reuse.
+    spare: Option<MessageBatch>,
     /// ACK appends of the previous transaction, still in flight.
     prev_acks: Option<JoinHandle<anyhow::Result<()>>>,
     /// Ends a transaction that has consumed nothing when a new plugin version is
@@ -117,6 +122,8 @@ impl Txn {
             instance: Some(instance),
             rx,
             batch: Some(MessageBatch::new(&spec.source)),
+            consuming: None,
+            spare: None,
             prev_acks: None,
             wake: None,
         }
@@ -201,9 +208,18 @@ impl Txn {
 
     /// Applies one source event; returns how many messages went to the guest.
     async fn handle(&mut self, event: SourceEvent) -> anyhow::Result<u64> {
-        let env = match event {
-            SourceEvent::Envelope(env) => env,
-            SourceEvent::Malformed(e) => {
+        let mut n = 0;
+        for frame in event.frames {
+            n += self.handle_frame(frame).await?;
+        }
+        Ok(n)
+    }
+
+    /// Applies one frame; returns how many messages went to the guest.
+    async fn handle_frame(&mut self, frame: Result<Envelope, DecodeError>) -> anyhow::Result<u64> {
+        let env = match frame {
+            Ok(env) => env,
+            Err(e) => {
                 // Policy: a line that is not a message is reported and skipped; the
                 // messages around it (other streams) are unaffected.
                 tracing::error!(shard = %self.spec.id, journal = %e.journal, begin = e.begin, end = e.end, error = %e, "skipping a line that is not a message");
@@ -249,40 +265,62 @@ impl Txn {
         Ok(())
     }
 
-    /// Hands the batch to the guest's `consume`.
+    /// Hands the batch to the guest's `consume` on a blocking thread and returns
+    /// without waiting for it (after waiting for the previous call, if any): the loop
+    /// fills the next batch meanwhile. [`Txn::settle`] collects the outcome.
     async fn flush(&mut self) -> anyhow::Result<()> {
-        let Some(batch) = self.batch.as_ref().filter(|b| !b.is_empty()) else { return Ok(()) };
-        let (journal, count) = (batch.journal().to_owned(), batch.len());
-        let first = batch.first_offset().unwrap_or_default();
+        self.settle().await?;
+        if self.batch.as_ref().is_none_or(MessageBatch::is_empty) {
+            return Ok(());
+        }
+        let batch = self.batch.take().ok_or_else(|| anyhow!("batch in use"))?;
+        let mut instance = self.instance.take().ok_or_else(|| anyhow!("the guest instance was lost"))?;
+        let (journal, count, first) = (batch.journal().to_owned(), batch.len(), batch.first_offset().unwrap_or_default());
         crate::ops::metrics::consumed(&self.spec.id, &journal, batch.frame_bytes());
-        let started = Instant::now();
-        let (result, mut batch) = self.on_guest(|instance, batch| instance.consume(batch)).await?;
-        crate::ops::metrics::guest_call(&self.spec.id, "consume", started, &result);
+        self.batch = Some(self.spare.take().unwrap_or_else(|| MessageBatch::new(&journal)));
+        let task = tokio::task::spawn_blocking(move || {
+            let result = instance.consume(&batch);
+            (instance, batch, result)
+        });
+        self.consuming = Some(Consuming { task, journal, count, first, started: Instant::now() });
+        Ok(())
+    }
+
+    /// Waits for the `consume` call in flight, if any, and takes the instance back.
+    ///
+    /// # Errors
+    /// The call failed: the transaction must be aborted.
+    async fn settle(&mut self) -> anyhow::Result<()> {
+        let Some(call) = self.consuming.take() else { return Ok(()) };
+        let (instance, mut batch, result) = call.task.await.context("guest call task")?;
+        self.instance = Some(instance);
+        crate::ops::metrics::guest_call(&self.spec.id, "consume", call.started, &result);
+        let (journal, count, first) = (call.journal, call.count, call.first);
         result.with_context(|| format!("consuming {count} messages of {journal} from offset {first}"))?;
-        let journal = batch.journal().to_owned();
         batch.reset(&journal);
-        self.batch = Some(batch);
+        self.spare = Some(batch);
         Ok(())
     }
 
     /// Runs `f` on the guest on a blocking thread (a call may take up to its deadline).
     async fn on_guest<R: Send + 'static>(
         &mut self,
-        f: impl FnOnce(&mut dyn Application, &MessageBatch) -> R + Send + 'static,
-    ) -> anyhow::Result<(R, MessageBatch)> {
+        f: impl FnOnce(&mut dyn Application) -> R + Send + 'static,
+    ) -> anyhow::Result<R> {
+        self.settle().await?;
         let mut instance = self.instance.take().ok_or_else(|| anyhow!("the guest instance was lost"))?;
-        let batch = self.batch.take().ok_or_else(|| anyhow!("batch in use"))?;
-        let (instance, batch, r) = tokio::task::spawn_blocking(move || {
-            let r = f(&mut *instance, &batch);
-            (instance, batch, r)
+        let (instance, r) = tokio::task::spawn_blocking(move || {
+            let r = f(&mut *instance);
+            (instance, r)
         })
         .await
         .context("guest call task")?;
         self.instance = Some(instance);
-        Ok((r, batch))
+        Ok(r)
     }
 
-    /// Abandons the transaction in flight.
+    /// Abandons the transaction in flight. (A `consume` call still running holds the
+    /// instance; it is dropped with its task's result, never reused.)
     fn abort(&mut self) {
         if let Some(instance) = self.instance.as_mut() {
             instance.abort_txn();
@@ -294,10 +332,9 @@ impl Txn {
         let mut laps = crate::ops::metrics::Laps::start(&self.spec.id);
         self.flush().await?;
         let started = Instant::now();
-        let (out, batch) = self.on_guest(|instance, _| instance.finalize_txn()).await?;
+        let out = self.on_guest(|instance| instance.finalize_txn()).await?;
         crate::ops::metrics::guest_call(&self.spec.id, "finalize-txn", started, &out);
         laps.mark("finalize");
-        self.batch = Some(batch);
         let TxnOutput { writes, published } = out.map_err(|e: CallError| anyhow!(e)).context("finalizing the transaction")?;
 
         // This transaction's messages must follow the previous one's ACKs.
@@ -354,6 +391,20 @@ impl Txn {
         self.log.maybe_snapshot(&self.db, shutdown).await?;
         Ok(())
     }
+}
+
+/// A `consume` call running on a blocking thread, and what its error report names.
+struct Consuming {
+    /// The call; it hands back the instance, the batch and the outcome.
+    task: JoinHandle<(Box<dyn Application>, MessageBatch, Result<(), CallError>)>,
+    /// The batch's source journal.
+    journal: String,
+    /// Messages in the batch.
+    count: usize,
+    /// Offset of its first message.
+    first: u64,
+    /// When the call started (metrics).
+    started: Instant,
 }
 
 /// Resolves when `wake` sees a new version; never without one.

@@ -199,7 +199,7 @@ impl FrameDecoder {
     /// soon as the limit is passed (its range ends where the decoder had read to), and
     /// the rest of it is discarded without buffering.
     pub fn next_frame(&mut self) -> Option<Result<Envelope, DecodeError>> {
-        let newline = self.buf[self.scanned..].iter().position(|&b| b == b'\n');
+        let newline = find_newline(&self.buf[self.scanned..]);
         let Some(i) = newline else {
             self.scanned = self.buf.len();
             if self.skipping || self.buf.len() > self.max_frame {
@@ -241,9 +241,48 @@ impl FrameDecoder {
     }
 }
 
+/// Index of the first `\n` in `bytes`, eight bytes per step (SWAR): the byte loop this
+/// replaces was most of `next_frame` in profiles (frames are ~150 bytes).
+fn find_newline(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut words = bytes.chunks_exact(8);
+    for (n, word) in (&mut words).enumerate() {
+        let mut le = [0u8; 8];
+        le.copy_from_slice(word);
+        let x = u64::from_le_bytes(le) ^ (ONES * u64::from(b'\n'));
+        // High bit of each zero byte of `x`; the lowest one is exact.
+        let zeros = x.wrapping_sub(ONES) & !x & HIGH;
+        if zeros != 0 {
+            return Some(n * 8 + (zeros.trailing_zeros() / 8) as usize);
+        }
+    }
+    let tail = words.remainder();
+    tail.iter().position(|&b| b == b'\n').map(|i| bytes.len() - tail.len() + i)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn find_newline_finds_the_first_one_at_every_position() {
+        for len in 0..40 {
+            let mut bytes: Vec<u8> = (0..len).map(|i| [b'a', 0x0b, 0x09, 0x8a, 0xff][i % 5]).collect();
+            assert_eq!(find_newline(&bytes), None, "len {len}");
+            for at in 0..len {
+                bytes[at] = b'\n';
+                if at + 1 < len {
+                    bytes[at + 1] = b'\n';
+                }
+                assert_eq!(find_newline(&bytes), Some(at), "len {len} at {at}");
+                bytes[at] = b'a';
+                if at + 1 < len {
+                    bytes[at + 1] = b'a';
+                }
+            }
+        }
+    }
 
     const UUID: &str = "a747c01e-2c29-11ea-9402-010203040506";
 

@@ -10,7 +10,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use wasmtime::{Config, Engine, OptLevel, Strategy};
+use wasmtime::{Config, Engine, OptLevel, ProfilingStrategy, Strategy};
 
 /// How often the ticker advances the engine's epoch: the granularity of call deadlines.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -58,6 +58,11 @@ impl PluginEngine {
         config.wasm_component_model(true);
         config.epoch_interruption(epoch);
         config.consume_fuel(fuel);
+        // Profiling (issue 9): with STREAMSUM_WASM_PERFMAP set, compiled guest code is
+        // listed in /tmp/perf-<pid>.map so that `perf report` names guest functions.
+        if std::env::var_os("STREAMSUM_WASM_PERFMAP").is_some() {
+            config.profiler(ProfilingStrategy::PerfMap);
+        }
         let engine = Engine::new(&config)?;
         let ticker = Ticker::start(&engine)?;
         Ok(Self {
