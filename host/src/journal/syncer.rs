@@ -123,18 +123,26 @@ fn sync_round(batch: Vec<Arc<Journal>>, pool: &SyncPool) {
         })
         .collect();
     let (done_tx, done_rx) = mpsc::channel();
-    let mut jobs = 0;
+    let mut pending: Vec<usize> = work.iter().map(|(_, w)| w.files.len()).collect();
     for (i, (journal, w)) in work.iter().enumerate() {
         for file in &w.files {
             pool.submit(SyncJob { journal: journal.name().to_owned(), file: file.clone(), index: i, done: done_tx.clone() });
-            jobs += 1;
         }
     }
     drop(done_tx);
     let mut results: Vec<Result<(), String>> = vec![Ok(()); work.len()];
-    for (i, result) in done_rx.iter().take(jobs) {
+    // Ends once every job has reported (or was dropped unreported).
+    for (i, result) in done_rx.iter() {
+        pending[i] -= 1;
         if results[i].is_ok() {
             results[i] = result;
+        }
+    }
+    // A file whose sync never reported is not known durable: the journal must not
+    // advance its head over it.
+    for ((journal, _), (result, left)) in work.iter().zip(results.iter_mut().zip(&pending)) {
+        if *left > 0 && result.is_ok() {
+            *result = Err(format!("fdatasync of journal {:?}: a sync thread stopped before reporting", journal.name()));
         }
     }
     for ((journal, w), result) in work.iter().zip(results) {
@@ -190,10 +198,12 @@ impl SyncPool {
     /// Queues `job`; with no thread left to run it, runs it on the caller.
     fn submit(&self, job: SyncJob) {
         let tx = self.tx.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let job = match tx.map(|tx| tx.send(job)) {
-            Some(Ok(())) => return,
-            Some(Err(mpsc::SendError(job))) => job,
-            None => return,
+        let job = match tx {
+            Some(tx) => match tx.send(job) {
+                Ok(()) => return,
+                Err(mpsc::SendError(job)) => job,
+            },
+            None => job,
         };
         let result = job.file.sync_data().map_err(|e| format!("fdatasync of journal {:?}: {e}", job.journal));
         let _ = job.done.send((job.index, result));
