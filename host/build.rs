@@ -6,12 +6,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto/protocol.proto");
     println!("cargo:rerun-if-changed=proto/control.proto");
     println!("cargo:rerun-if-changed=proto/admin.proto");
-    // Worktrees sharing one target directory may run this script from a checkout
-    // that predates admin.proto: compile only the files that exist there.
-    let protos: Vec<&str> = ["proto/protocol.proto", "proto/control.proto", "proto/admin.proto"]
-        .into_iter()
-        .filter(|p| std::path::Path::new(p).exists())
-        .collect();
+    let protos = ["proto/protocol.proto", "proto/control.proto", "proto/admin.proto"];
     tonic_prost_build::configure().bytes(".").compile_protos(&protos, &["proto"])?;
     Ok(())
 }
