@@ -10,95 +10,24 @@
 //! on-disk broker storage (the same journal code the broker serves) and played with
 //! `consumer::recovery::recover`, the code a shard runs on start.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 use streamsum_host::consumer::recovery::recover;
 use streamsum_host::journal::defaults::RECOVERY_LOG_FRAGMENT_LENGTH;
 use streamsum_host::journal::defaults::{recovery_log, stream_sum_specs};
-use streamsum_host::journal::{AppendRequest, JournalClient, LabelSet, LocalClient, Storage};
-use streamsum_host::store::recoverylog::SNAPSHOT_REGISTER;
+use streamsum_host::journal::{JournalClient, LocalClient, Storage};
 use streamsum_host::store::{LogOp, LogRecord, ShardDb};
 use tokio::sync::watch;
 
-/// Keys each transaction writes.
-const OPS_PER_TXN: usize = 8;
-/// Distinct keys (streams) of the shard's state.
-const KEYS: u64 = 4000;
-
-struct Log {
-    client: Arc<dyn JournalClient>,
-    journal: String,
-    state: BTreeMap<Vec<u8>, Vec<u8>>,
-    seq: u64,
-    x: u64,
-}
-
-impl Log {
-    fn next(&mut self) -> u64 {
-        self.x ^= self.x << 13;
-        self.x ^= self.x >> 7;
-        self.x ^= self.x << 17;
-        self.x
-    }
-
-    /// Appends `n` transaction records, 500 per append.
-    async fn txns(&mut self, n: u64) {
-        let mut buf = Vec::new();
-        for i in 0..n {
-            self.seq += 1;
-            let ops: Vec<LogOp> = (0..OPS_PER_TXN)
-                .map(|_| {
-                    let key = format!("stream-{:08}", self.next() % KEYS).into_bytes();
-                    let (seq, sha) = (self.seq, self.next());
-                    let value = format!("{{\"SeqNo\":{seq},\"SHA1\":\"{sha:040x}\"}}").into_bytes();
-                    self.state.insert(key.clone(), value.clone());
-                    LogOp { key, value: Some(value) }
-                })
-                .collect();
-            let rec = LogRecord { seq_no: self.seq, author: 1, ops, checkpoint: Some(vec![7; 200]), snapshot: false };
-            buf.extend(rec.frame());
-            if i % 500 == 499 || i + 1 == n {
-                self.client.append(AppendRequest::new(self.journal.clone(), std::mem::take(&mut buf))).await.unwrap();
-            }
-        }
-    }
-
-    /// Appends a snapshot of the state and points the register at it.
-    async fn snapshot(&mut self) {
-        self.seq += 1;
-        let ops = self.state.iter().map(|(k, v)| LogOp { key: k.clone(), value: Some(v.clone()) }).collect();
-        let rec = LogRecord { seq_no: self.seq, author: 1, ops, checkpoint: Some(vec![7; 200]), snapshot: true };
-        let head = self.client.barrier(&self.journal).await.unwrap();
-        let req = AppendRequest {
-            offset: head,
-            union_registers: LabelSet::from_pairs([(SNAPSHOT_REGISTER, head.to_string().as_str())]),
-            ..AppendRequest::new(self.journal.clone(), rec.frame())
-        };
-        self.client.append(req).await.unwrap();
-    }
-}
-
-fn new_log(dir: &std::path::Path) -> Log {
-    let storage = Storage::open(dir).unwrap();
-    storage.create_missing(stream_sum_specs(1)).unwrap();
-    Log {
-        client: Arc::new(LocalClient::new(storage)),
-        journal: recovery_log(0),
-        state: BTreeMap::new(),
-        seq: 0,
-        x: 0x9e3779b97f4a7c15,
-    }
-}
+#[path = "shared/synthetic_log.rs"]
+mod synthetic_log;
+use synthetic_log::{SyntheticLog, KEYS};
 
 /// Recovers into the store in `dir`; returns (ms, records played).
-async fn time_recovery(log: &Log, dir: &std::path::Path) -> (f64, u64) {
-    let (_tx, stop) = watch::channel(false);
-    let db = ShardDb::open_blocking(dir, false).unwrap();
-    let began = Instant::now();
-    let (_, stats) = recover("bench", log.client.clone(), &log.journal, &db, 0, &stop).await.unwrap();
-    (began.elapsed().as_secs_f64() * 1e3, stats.records)
+async fn time_recovery(log: &SyntheticLog, dir: &std::path::Path) -> (f64, u64) {
+    let (took, records) = log.recover_into(dir).await.unwrap();
+    (took.as_secs_f64() * 1e3, records)
 }
 
 /// Bytes of `journal`'s files (fragments and index) on disk.
@@ -160,14 +89,14 @@ async fn main() {
     for &txns in &[1_000u64, 5_000, 20_000, 50_000] {
         for with_snapshot in [false, true] {
             let tmp = tempfile::tempdir().unwrap();
-            let mut log = new_log(&tmp.path().join("broker"));
+            let mut log = SyntheticLog::new(&tmp.path().join("broker")).unwrap();
             if with_snapshot {
                 // Snapshot at 95% of the log; the last 5% of transactions follow it.
-                log.txns(txns * 95 / 100).await;
-                log.snapshot().await;
-                log.txns(txns - txns * 95 / 100).await;
+                log.txns(txns * 95 / 100).await.unwrap();
+                log.snapshot().await.unwrap();
+                log.txns(txns - txns * 95 / 100).await.unwrap();
             } else {
-                log.txns(txns).await;
+                log.txns(txns).await.unwrap();
             }
             let bytes = log.client.barrier(&log.journal).await.unwrap();
             let (ms, played) = time_recovery(&log, &tmp.path().join("fresh")).await;
@@ -185,11 +114,11 @@ async fn main() {
     // standby tailing the log does) versus rebuilding it from the whole log.
     for &tail in &[0u64, 10, 100] {
         let tmp = tempfile::tempdir().unwrap();
-        let mut log = new_log(&tmp.path().join("broker"));
-        log.txns(20_000).await;
+        let mut log = SyntheticLog::new(&tmp.path().join("broker")).unwrap();
+        log.txns(20_000).await.unwrap();
         let replica = tmp.path().join("replica");
         time_recovery(&log, &replica).await;
-        log.txns(tail).await;
+        log.txns(tail).await.unwrap();
         let (ms, played) = time_recovery(&log, &replica).await;
         println!("{{\"figure\":\"takeover\",\"replica\":true,\"tail_txns\":{tail},\"records_played\":{played},\"ms\":{ms:.1}}}");
         rows.push(format!(
@@ -197,8 +126,8 @@ async fn main() {
         ));
     }
     let tmp = tempfile::tempdir().unwrap();
-    let mut log = new_log(&tmp.path().join("broker"));
-    log.txns(20_100).await;
+    let mut log = SyntheticLog::new(&tmp.path().join("broker")).unwrap();
+    log.txns(20_100).await.unwrap();
     let (ms, played) = time_recovery(&log, &tmp.path().join("fresh")).await;
     println!("{{\"figure\":\"takeover\",\"replica\":false,\"records_played\":{played},\"ms\":{ms:.1}}}");
     rows.push(format!("| take-over, no replica | 20100 txns | none | {played} | {ms:.1} |"));

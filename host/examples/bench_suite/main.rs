@@ -19,6 +19,8 @@ mod procs;
 mod recovery;
 mod stats;
 mod svg;
+#[path = "../shared/synthetic_log.rs"]
+mod synthetic_log;
 mod takeover;
 
 use std::collections::BTreeMap;
