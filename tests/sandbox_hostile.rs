@@ -65,24 +65,6 @@ async fn wait_for_log(log: &Path, needles: &[&str]) -> String {
     }
 }
 
-/// `text` without ANSI colour sequences (the host colours its log even into a file).
-fn strip_ansi(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c == '\x1b' {
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 /// Runs `act` on the hostile shard with `flags` added, checks everything the module
 /// doc promises, and returns the host's whole log.
 async fn hostile(act: &str, flags: &[&str], reason: &str) -> String {

@@ -23,7 +23,7 @@ use streamsum_host::store::ShardDb;
 
 use crate::support::{describe, wasm};
 
-pub use crate::support::{host_bin, sums_per_stream};
+pub use crate::support::{host_bin, strip_ansi, sums_per_stream};
 
 /// The sums journal.
 pub const SUMS: &str = "examples/stream-sum/sums";
@@ -163,24 +163,6 @@ fn shards_command(url: &str, dir: &Path, extra: &[&str], env: &[(&str, &str)]) -
         .envs(env.iter().copied())
         .stderr(File::create(&log).unwrap());
     (cmd, log)
-}
-
-/// `text` without ANSI escape sequences (`ESC [ … letter`).
-pub fn strip_ansi(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c == '\x1b' {
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// A fresh log file name under `dir`.

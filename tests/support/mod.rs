@@ -272,3 +272,22 @@ pub async fn sums_per_stream(client: &impl JournalClient) -> HashMap<String, u32
     }
     per_stream
 }
+
+/// `text` without ANSI escape sequences (`ESC [ … letter`): the host colours its log
+/// even into a file.
+pub fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
