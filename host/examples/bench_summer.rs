@@ -253,7 +253,7 @@ fn call_overhead(plugin: &SummerPlugin) -> anyhow::Result<serde_json::Value> {
     let db = ShardDb::open_blocking(&tmp.path().join("db"), false)?;
     let ctx = ShardContext { shard: "bench".into(), db: db.clone(), journals: Arc::new(BTreeSet::new()) };
     let mut wasm = SummerInstance::instantiate(plugin, ctx, Limits::default())?;
-    let mut native = streamsum_host::consumer::app::native_summer(db)?;
+    let mut native = streamsum_host::consumer::baseline::native_summer(db)?;
     let sizes = [1usize, 16, 64, 128, 256];
     let batches: Vec<MessageBatch> = sizes
         .iter()
@@ -295,7 +295,7 @@ fn apps_alone(work: &Workload, plugin: &SummerPlugin) -> anyhow::Result<(f64, f6
     let ctx = ShardContext { shard: "bench".into(), db: db.clone(), journals: Arc::new([sums_journal()].into_iter().collect()) };
     let limits = Limits { call_timeout: Duration::from_secs(60), ..Limits::default() };
     let mut apps: [Box<dyn streamsum_host::consumer::app::Application>; 2] =
-        [Box::new(SummerInstance::instantiate(plugin, ctx, limits)?), streamsum_host::consumer::app::native_summer(db)?];
+        [Box::new(SummerInstance::instantiate(plugin, ctx, limits)?), streamsum_host::consumer::baseline::native_summer(db)?];
     let mut batches = Vec::new();
     let mut batch = MessageBatch::new(&chunk_partition(0));
     let mut offset = 0u64;

@@ -42,13 +42,13 @@ pub struct AppArgs {
     #[arg(long, env = "STREAMSUM_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
     /// Chunk partitions the embedded broker creates on first start.
-    #[arg(long, env = "STREAMSUM_PARTITIONS", default_value_t = DEFAULT_PARTITIONS, value_parser = crate::ops::validate::partitions)]
+    #[arg(long, env = "STREAMSUM_PARTITIONS", default_value_t = DEFAULT_PARTITIONS, value_parser = crate::flags::partitions)]
     pub partitions: usize,
     /// A transaction consumes at least this long once it has a message (e.g. 0, 50ms).
-    #[arg(long, env = "STREAMSUM_MIN_TXN_DURATION", default_value = "0s", value_parser = crate::ops::validate::txn_duration)]
+    #[arg(long, env = "STREAMSUM_MIN_TXN_DURATION", default_value = "0s", value_parser = crate::flags::txn_duration)]
     pub min_txn_duration: Duration,
     /// A transaction stops consuming after this long (e.g. 1s).
-    #[arg(long, env = "STREAMSUM_MAX_TXN_DURATION", default_value = "1s", value_parser = crate::ops::validate::txn_duration)]
+    #[arg(long, env = "STREAMSUM_MAX_TXN_DURATION", default_value = "1s", value_parser = crate::flags::txn_duration)]
     pub max_txn_duration: Duration,
     /// Benchmarks only: every shard runs the summer's logic compiled into the host
     /// instead of the --app plugin (the baseline the wasm summer is measured against).
@@ -72,7 +72,7 @@ pub struct AppArgs {
     pub hot_standbys: usize,
     /// How long a primary may be silent before its hot standbys take over (e.g. 2s); a
     /// primary also checks this often that it has not been fenced, even when idle.
-    #[arg(long, env = "STREAMSUM_LEASE", default_value = "2s", value_parser = parse_duration)]
+    #[arg(long, env = "STREAMSUM_LEASE", default_value = "2s", value_parser = crate::flags::parse_duration)]
     pub lease: Duration,
     /// Address of the HTTP listener for /metrics (Prometheus), /api/status and the status
     /// page at / (port 0 picks a free port).
@@ -90,26 +90,6 @@ impl AppArgs {
     }
 }
 
-/// Parses `1s`, `250ms`, `2m`, `1.5s` or a plain number of seconds.
-///
-/// # Errors
-/// A text naming what was expected.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let value: f64 = num.parse().map_err(|_| format!("{s:?} is not a duration such as 500ms, 1s or 2m"))?;
-    let secs = match unit.trim() {
-        "" | "s" => value,
-        "ms" => value / 1e3,
-        "us" | "µs" => value / 1e6,
-        "m" | "min" => value * 60.0,
-        "h" => value * 3600.0,
-        other => return Err(format!("unknown unit {other:?} in {s:?} (use ms, s, m or h)")),
-    };
-    Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"))
-}
-
 /// Runs the service until SIGINT or SIGTERM.
 ///
 /// # Errors
@@ -118,7 +98,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 pub async fn run(args: AppArgs) -> anyhow::Result<()> {
     let service = tokio::select! {
         service = Service::start(&args) => service?,
-        r = crate::cli::shutdown_signal() => return r,
+        r = crate::shutdown::signal() => return r,
     };
     let ops = match crate::ops::OpsServer::start(args.metrics_listen, service.status_source()).await {
         Ok(ops) => ops,
@@ -131,7 +111,7 @@ pub async fn run(args: AppArgs) -> anyhow::Result<()> {
     if let Some(url) = service.broker_url() {
         println!("broker listening on {url}");
     }
-    crate::cli::shutdown_signal().await?;
+    crate::shutdown::signal().await?;
     tracing::info!("shutting down");
     ops.stop().await;
     service.stop().await
@@ -321,7 +301,7 @@ async fn start_shards(
             reloader,
         };
         let status = Arc::new(ShardStatus::new(&id));
-        crate::ops::metrics::register_shard(&id);
+        crate::metrics::register_shard(&id);
         let task = tokio::spawn(run_shard(spec, env, status.clone(), shutdown.clone()));
         shards.push((status, task));
     }
@@ -351,20 +331,4 @@ fn create_dir(dir: &Path) -> anyhow::Result<()> {
     std::fs::write(&probe, b"").with_context(|| format!("--data-dir {} is not writable", dir.display()))?;
     let _ = std::fs::remove_file(probe);
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_parse_with_units() {
-        let ok = [("0", 0.0), ("0s", 0.0), ("1s", 1.0), ("250ms", 0.25), ("1.5s", 1.5), ("2m", 120.0), ("1h", 3600.0)];
-        for (text, secs) in ok {
-            assert_eq!(parse_duration(text), Ok(Duration::from_secs_f64(secs)), "{text}");
-        }
-        for bad in ["", "s", "1x", "-1s", "abc"] {
-            assert!(parse_duration(bad).is_err(), "{bad} should be refused");
-        }
-    }
 }

@@ -26,5 +26,8 @@ pub mod service;
 pub mod app;
 pub mod cli;
 pub mod chunker;
+pub mod metrics;
 pub mod ops;
 pub mod sandbox;
+pub mod flags;
+pub mod shutdown;

@@ -16,7 +16,7 @@ use std::time::Duration;
 use anyhow::bail;
 use clap::Args;
 
-use crate::app::parse_duration;
+use crate::flags::parse_duration;
 use crate::runtime::Limits;
 
 /// Guest limits and sandbox policy of the main service.

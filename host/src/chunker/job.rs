@@ -24,7 +24,7 @@ use super::publish::{append_retrying, is_retryable, ChunkSink};
 use super::report::{sha1sum_line, JobReport};
 use super::sums::spawn_reader;
 use super::worker::{WorkerHost, STOPPED};
-use crate::cli::ChunkerArgs;
+use super::args::ChunkerArgs;
 use crate::journal::defaults::{sums_journal, MESSAGE_TYPE};
 use crate::journal::{AppendRequest, JournalClient, LabelSelector, LabelSet};
 use crate::message::{Backoff, ModuloMapping, Offset};
@@ -56,7 +56,7 @@ pub async fn run(args: ChunkerArgs) -> anyhow::Result<()> {
     let sums: Arc<str> = sums_journal().into();
     let (mapping, offset) = tokio::select! {
         r = setup(&*client, &sums, &stop, &args.exclude_partition) => r?,
-        r = crate::cli::shutdown_signal() => { r?; bail!("interrupted before the job started") }
+        r = crate::shutdown::signal() => { r?; bail!("interrupted before the job started") }
     };
     tracing::info!(partitions = mapping.partitions().len(), sums = %sums, offset, "chunker job starting");
     let (sink, mut tasks) = ChunkSink::start(client.clone(), mapping, stop.clone());
@@ -142,7 +142,7 @@ async fn await_workers(
 ) -> anyhow::Result<Vec<(WorkerFiles, Report)>> {
     let mut reports = Vec::new();
     let mut failure: Option<String> = None;
-    let signal = crate::cli::shutdown_signal();
+    let signal = crate::shutdown::signal();
     tokio::pin!(signal);
     while !workers.is_empty() {
         tokio::select! {

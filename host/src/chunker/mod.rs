@@ -14,6 +14,7 @@
 //! 5. [`report`] merges the workers' reports; in files mode ([`files`]) it prints
 //!    `sha1sum`-style lines. A [`progress`] bar shows on a terminal.
 
+pub mod args;
 pub mod files;
 pub mod job;
 pub mod pace;
@@ -23,4 +24,5 @@ pub mod report;
 pub mod sums;
 pub mod worker;
 
+pub use args::ChunkerArgs;
 pub use job::run;

@@ -23,6 +23,7 @@ use super::pace::Pacer;
 use super::publish::{ChunkSink, Ticket};
 use super::sums::SumItem;
 use crate::runtime::ChunkerHost;
+use crate::shutdown::stopped;
 
 /// The error a guest sees once the job is stopping.
 pub const STOPPED: &str = "the chunker job is stopping (another worker failed or it was interrupted)";
@@ -109,11 +110,6 @@ impl WorkerHost {
         }
         Ok(())
     }
-}
-
-/// Resolves when `stop` is (or turns) true, or its sender is gone.
-async fn stopped(stop: &mut watch::Receiver<bool>) {
-    let _ = stop.wait_for(|s| *s).await;
 }
 
 impl ChunkerHost for WorkerHost {

@@ -48,17 +48,3 @@ impl Application for SummerInstance {
         SummerInstance::version(self)
     }
 }
-
-/// The native summer over `db`, for benchmarks.
-///
-/// # Errors
-/// The host was built without the `native-summer` feature.
-pub fn native_summer(db: crate::store::ShardDb) -> anyhow::Result<Box<dyn Application>> {
-    #[cfg(feature = "native-summer")]
-    return Ok(Box::new(super::native::NativeSummer::new(db)));
-    #[cfg(not(feature = "native-summer"))]
-    {
-        let _ = db;
-        anyhow::bail!("this streamsum-host was built without the native-summer feature")
-    }
-}

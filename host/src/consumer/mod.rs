@@ -7,7 +7,10 @@
 //! the checkpoint and the [`recovery`] log, restarts with backoff, shutdown; [`standby`]
 //! and [`slots`] are hot standbys and who holds which shard. [`status`] is what a shard reports.
 pub mod app;
+pub mod baseline;
 pub mod checkpoint;
+#[cfg(test)]
+mod exactly_once_props;
 #[cfg(feature = "native-summer")]
 pub mod native;
 pub mod recovery;
@@ -17,9 +20,11 @@ pub mod shard;
 pub mod slots;
 pub mod standby;
 pub mod source;
+pub mod spec;
 pub mod status;
 pub mod swap;
 pub mod txn;
 
-pub use shard::{recovery_log_for, run_shard, shard_id_for, ShardEnv, ShardSpec};
+pub use shard::run_shard;
+pub use spec::{recovery_log_for, shard_id_for, ShardEnv, ShardSpec};
 pub use status::{ShardState, ShardStatus, StatusSnapshot};

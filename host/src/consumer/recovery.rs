@@ -158,7 +158,7 @@ pub async fn recover_leased(
         None => (play_fresh(&*client, journal, db, snapshot, handoff.end).await?, true, snapshot.unwrap_or(0)),
     };
     let stats = Recovered { records: player.applied(), bytes: handoff.end - from, rebuilt };
-    crate::ops::metrics::recovery_replayed(shard, stats.bytes.max(0) as u64);
+    crate::metrics::recovery_replayed(shard, stats.bytes.max(0) as u64);
     tracing::info!(%shard, %journal, records = stats.records, bytes = stats.bytes, rebuilt, from_snapshot = ?snapshot, took = ?began.elapsed(), "recovery log played");
     let log = RecoveryLog {
         shard: shard.to_owned(),

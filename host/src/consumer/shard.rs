@@ -10,16 +10,14 @@
 //! over from its last checkpoint after a backoff, with a fresh instance and a fresh
 //! producer id, exactly as a Gazette shard does when it is re-assigned.
 
-use std::collections::BTreeSet;
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
 
 use super::app::Application;
+use super::spec::{ShardEnv, ShardSpec};
 use super::checkpoint::Checkpoint;
 use super::recovery::{recover_leased, Fenced};
 use super::standby::{heartbeat, stand_by, StandbyEnd};
@@ -28,79 +26,15 @@ use super::status::{ShardState, ShardStatus};
 use super::swap::ShardSwap;
 use super::txn::{Txn, TxnEnd};
 use crate::message::append::append_retrying;
-use crate::journal::{AppendRequest, JournalClient};
+use crate::journal::AppendRequest;
 use crate::message::{Offset, Publisher, Sequencer};
-use crate::runtime::{Limits, Reloader, ShardContext, SummerInstance, SummerPlugin};
+use crate::runtime::{ShardContext, SummerInstance};
+use crate::shutdown::{sleep_or_stopped, stopped};
 use crate::store::ShardDb;
 
 /// Source events buffered between a reader and its shard (Gazette's
 /// `read_channel_size`, smaller: our envelopes hold their bytes).
 const READ_CHANNEL: usize = 4096;
-
-/// What a shard is.
-#[derive(Clone, Debug)]
-pub struct ShardSpec {
-    /// The shard id, e.g. `chunks-part-003`.
-    pub id: String,
-    /// The journal it consumes.
-    pub source: String,
-    /// A transaction consumes at least this long once it has a message.
-    pub min_txn_duration: Duration,
-    /// A transaction stops consuming after this long.
-    pub max_txn_duration: Duration,
-    /// Sequencer ring size (0: Gazette's default 8192).
-    pub ring_size: usize,
-    /// Consecutive failed lives after which the shard stays FAILED and stops retrying
-    /// (0: retry forever). A life that commits a transaction resets the count.
-    pub max_failures: u32,
-}
-
-/// What a shard runs with.
-#[derive(Clone)]
-pub struct ShardEnv {
-    /// Journals, local or remote.
-    pub client: Arc<dyn JournalClient>,
-    /// The summer plugin to instantiate.
-    pub plugin: SummerPlugin,
-    /// Limits on the guest.
-    pub limits: Limits,
-    /// Directory of the shard's RocksDB database.
-    pub db_dir: PathBuf,
-    /// Journals the guest may publish to.
-    pub publishable: Arc<BTreeSet<String>>,
-    /// The shard's recovery-log journal (e.g.
-    /// `examples/stream-sum/recovery-logs/chunks-part-003`).
-    pub recovery_log: String,
-    /// Write a snapshot after this many recovery-log bytes (0: never).
-    pub snapshot_every: u64,
-    /// Hot standbys per shard (0: none). With N > 0, a shard whose log has a live
-    /// primary elsewhere stands by in one of N slots, or idles if all are held (see
-    /// `standby.rs`, `slots.rs`), and a primary renews its lease in the log.
-    pub hot_standbys: usize,
-    /// A primary silent this long is taken for dead by its standbys.
-    pub lease: Duration,
-    /// Benchmarks only (cargo feature `native-summer`): run the summer's logic compiled
-    /// into the host instead of `plugin`.
-    pub native_summer: bool,
-    /// Hot reload: the shard runs the reloader's current version instead of `plugin`
-    /// and swaps at transaction boundaries (`swap.rs`).
-    pub reloader: Option<Arc<Reloader>>,
-}
-
-/// The recovery-log journal of shard `id` (Gazette's stream-sum layout).
-pub fn recovery_log_for(id: &str) -> String {
-    format!("{}recovery-logs/{id}", crate::journal::defaults::PREFIX)
-}
-
-/// The ids of the shards that consume `journals` (Gazette's stream-sum names a shard
-/// after its partition: `.../chunks/part-003` → `chunks-part-003`).
-pub fn shard_id_for(journal: &str) -> String {
-    let mut parts = journal.rsplit('/');
-    match (parts.next(), parts.next()) {
-        (Some(last), Some(parent)) => format!("{parent}-{last}"),
-        _ => journal.replace('/', "-"),
-    }
-}
 
 /// Runs a shard until `shutdown` turns true, restarting it from its checkpoint after
 /// any failure.
@@ -117,7 +51,7 @@ pub async fn run_shard(spec: ShardSpec, env: ShardEnv, status: Arc<ShardStatus>,
             Err(e) => status.fail(&format!("opening the store: {e}")),
         }
         tracing::error!(shard = %spec.id, dir = %env.db_dir.display(), "cannot open the shard's store; retrying");
-        if wait_or_shutdown(backoff.next_delay(), &mut shutdown).await {
+        if sleep_or_stopped(backoff.next_delay(), &mut shutdown).await {
             return;
         }
     };
@@ -135,7 +69,7 @@ pub async fn run_shard(spec: ShardSpec, env: ShardEnv, status: Arc<ShardStatus>,
                 Err(e) => {
                     tracing::error!(shard = %spec.id, error = format!("{e:#}"), "hot standby failed; retrying");
                     status.fail(&format!("{e:#}"));
-                    if wait_or_shutdown(backoff.next_delay(), &mut shutdown).await {
+                    if sleep_or_stopped(backoff.next_delay(), &mut shutdown).await {
                         status.set(ShardState::Stopped);
                         return;
                     }
@@ -175,27 +109,13 @@ pub async fn run_shard(spec: ShardSpec, env: ShardEnv, status: Arc<ShardStatus>,
         let delay = backoff.next_delay();
         tracing::error!(shard = %spec.id, error = format!("{e:#}"), retry_in = ?delay, "shard failed; restarting from its last checkpoint");
         status.fail(&format!("{e:#}"));
-        crate::ops::metrics::shard_failed(&spec.id);
+        crate::metrics::shard_failed(&spec.id);
         status.set_failures(failures);
-        if wait_or_shutdown(delay, &mut shutdown).await {
+        if sleep_or_stopped(delay, &mut shutdown).await {
             status.set(ShardState::Stopped);
             return;
         }
     }
-}
-
-/// Sleeps for `delay`; true if shutdown was requested meanwhile.
-async fn wait_or_shutdown(delay: Duration, shutdown: &mut watch::Receiver<bool>) -> bool {
-    tokio::select! {
-        _ = tokio::time::sleep(delay) => {}
-        _ = stopped(shutdown) => return true,
-    }
-    *shutdown.borrow()
-}
-
-/// Resolves once shutdown is requested (or its sender is gone).
-pub(crate) async fn stopped(shutdown: &mut watch::Receiver<bool>) {
-    let _ = shutdown.wait_for(|s| *s).await;
 }
 
 /// One life of the shard as primary: recovery, then transactions until shutdown
@@ -268,7 +188,7 @@ async fn run_primary(
     let swap_ctx = ctx.clone();
     let limits = env.limits.clone();
     let instance: Box<dyn Application> = if env.native_summer {
-        super::app::native_summer(db.clone())?
+        super::baseline::native_summer(db.clone())?
     } else {
         let instance = tokio::task::spawn_blocking(move || SummerInstance::instantiate(&plugin, ctx, limits))
             .await?
@@ -322,22 +242,5 @@ struct AbortOnDrop(tokio::task::JoinHandle<()>);
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn shards_are_named_after_their_partition() {
-        let cases = [
-            ("examples/stream-sum/chunks/part-000", "chunks-part-000"),
-            ("examples/stream-sum/chunks/part-017", "chunks-part-017"),
-            ("solo", "solo"),
-        ];
-        for (journal, want) in cases {
-            assert_eq!(shard_id_for(journal), want, "{journal}");
-        }
     }
 }

@@ -23,7 +23,8 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::recovery::{is_foreign, play, play_fresh, Fenced};
-use super::shard::{stopped, ShardEnv, ShardSpec};
+use super::spec::{ShardEnv, ShardSpec};
+use crate::shutdown::stopped;
 use super::slots::{choose_slot, live_holders, marker_frame, now_ms, primary_live, slot_register, Claim, SlotValue};
 use super::source::Backoff;
 use super::status::{ShardState, ShardStatus};

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use anyhow::anyhow;
 use tokio::sync::watch;
 
-use super::shard::{ShardEnv, ShardSpec};
+use super::spec::{ShardEnv, ShardSpec};
 use super::status::ShardStatus;
 use super::txn::Txn;
 use crate::runtime::{PluginVersion, Reloader, ShardContext, SummerInstance, SummerPlugin};

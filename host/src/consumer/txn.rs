@@ -32,7 +32,8 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::checkpoint::Checkpoint;
-use super::shard::{stopped, ShardEnv, ShardSpec};
+use super::spec::{ShardEnv, ShardSpec};
+use crate::shutdown::stopped;
 use super::source::{read_range, SourceEvent};
 use super::status::ShardStatus;
 use crate::journal::{AppendRequest, JournalClient};
@@ -189,9 +190,9 @@ impl Txn {
                 }
             }
         }
-        crate::ops::metrics::phase(&self.spec.id, "consume", began);
+        crate::metrics::phase(&self.spec.id, "consume", began);
         self.commit(consumed, shutdown).await?;
-        crate::ops::metrics::txn_committed(&self.spec.id, began);
+        crate::metrics::txn_committed(&self.spec.id, began);
         Ok(TxnEnd::Committed)
     }
 
@@ -276,7 +277,7 @@ impl Txn {
         let batch = self.batch.take().ok_or_else(|| anyhow!("batch in use"))?;
         let mut instance = self.instance.take().ok_or_else(|| anyhow!("the guest instance was lost"))?;
         let (journal, count, first) = (batch.journal().to_owned(), batch.len(), batch.first_offset().unwrap_or_default());
-        crate::ops::metrics::consumed(&self.spec.id, &journal, batch.frame_bytes());
+        crate::metrics::consumed(&self.spec.id, &journal, batch.frame_bytes());
         self.batch = Some(self.spare.take().unwrap_or_else(|| MessageBatch::new(&journal)));
         let task = tokio::task::spawn_blocking(move || {
             let result = instance.consume(&batch);
@@ -294,7 +295,7 @@ impl Txn {
         let Some(call) = self.consuming.take() else { return Ok(()) };
         let (instance, mut batch, result) = call.task.await.context("guest call task")?;
         self.instance = Some(instance);
-        crate::ops::metrics::guest_call(&self.spec.id, "consume", call.started, &result);
+        crate::metrics::guest_call(&self.spec.id, "consume", call.started, &result);
         let (journal, count, first) = (call.journal, call.count, call.first);
         result.with_context(|| format!("consuming {count} messages of {journal} from offset {first}"))?;
         batch.reset(&journal);
@@ -329,11 +330,11 @@ impl Txn {
 
     /// Finalizes, publishes, checkpoints, commits and acknowledges.
     async fn commit(&mut self, consumed: u64, shutdown: &watch::Receiver<bool>) -> anyhow::Result<()> {
-        let mut laps = crate::ops::metrics::Laps::start(&self.spec.id);
+        let mut laps = crate::metrics::Laps::start(&self.spec.id);
         self.flush().await?;
         let started = Instant::now();
         let out = self.on_guest(|instance| instance.finalize_txn()).await?;
-        crate::ops::metrics::guest_call(&self.spec.id, "finalize-txn", started, &out);
+        crate::metrics::guest_call(&self.spec.id, "finalize-txn", started, &out);
         laps.mark("finalize");
         let TxnOutput { writes, published } = out.map_err(|e: CallError| anyhow!(e)).context("finalizing the transaction")?;
 

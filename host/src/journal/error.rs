@@ -4,7 +4,7 @@
 //! append and a gRPC append fail the same way. [`JournalError::is_transient`] tells
 //! retrying callers (publisher, shards, chunker) whether trying again can help.
 
-use super::labels::LabelSet;
+use super::labels::{LabelError, LabelSet};
 
 /// A journal operation's failure.
 #[derive(Debug, thiserror::Error)]
@@ -110,6 +110,12 @@ impl JournalError {
             ),
             _ => false,
         }
+    }
+}
+
+impl From<LabelError> for JournalError {
+    fn from(e: LabelError) -> Self {
+        JournalError::Invalid(e.0)
     }
 }
 

@@ -8,7 +8,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::error::JournalError;
 
 /// Shortest and longest allowed label name.
 pub const LABEL_NAME_LEN: (usize, usize) = (2, 64);
@@ -55,31 +54,38 @@ fn is_token_char(c: char, extra: &str) -> bool {
     c.is_alphanumeric() || "-_+/.".contains(c) || extra.contains(c)
 }
 
+/// A label, label set or selector that breaks Gazette's rules. It becomes a
+/// [`JournalError::Invalid`](super::JournalError) with the same text (`error.rs`), so
+/// that this file does not depend on the journal layer's error type.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invalid request: {0}")]
+pub struct LabelError(pub String);
+
 /// Checks a label name: 2..64 token characters.
-pub fn validate_label_name(name: &str) -> Result<(), JournalError> {
+pub fn validate_label_name(name: &str) -> Result<(), LabelError> {
     let n = name.chars().count();
     if n < LABEL_NAME_LEN.0 || n > LABEL_NAME_LEN.1 {
-        return Err(JournalError::invalid(format!(
+        return Err(LabelError(format!(
             "label name {name:?} has length {n}, expected {}..={}",
             LABEL_NAME_LEN.0, LABEL_NAME_LEN.1
         )));
     }
     if let Some(c) = name.chars().find(|&c| !is_token_char(c, "")) {
-        return Err(JournalError::invalid(format!("label name {name:?} has invalid character {c:?}")));
+        return Err(LabelError(format!("label name {name:?} has invalid character {c:?}")));
     }
     Ok(())
 }
 
 /// Checks a label value: at most 1024 characters of letters, digits and `-_+/.=%`.
-pub fn validate_label_value(name: &str, value: &str) -> Result<(), JournalError> {
+pub fn validate_label_value(name: &str, value: &str) -> Result<(), LabelError> {
     let n = value.chars().count();
     if n > LABEL_VALUE_MAX_LEN {
-        return Err(JournalError::invalid(format!(
+        return Err(LabelError(format!(
             "label {name:?} value has length {n}, expected at most {LABEL_VALUE_MAX_LEN}"
         )));
     }
     if let Some(c) = value.chars().find(|&c| !is_token_char(c, "=%")) {
-        return Err(JournalError::invalid(format!("label {name:?} value {value:?} has invalid character {c:?}")));
+        return Err(LabelError(format!("label {name:?} value {value:?} has invalid character {c:?}")));
     }
     Ok(())
 }
@@ -116,22 +122,22 @@ impl LabelSet {
     /// Validates as a set: names and values valid, sorted and unique, no prefix labels,
     /// and a name with an empty value has no other values. `allow_prefix` permits
     /// `prefix` labels (selectors only).
-    pub fn validate(&self, allow_prefix: bool) -> Result<(), JournalError> {
+    pub fn validate(&self, allow_prefix: bool) -> Result<(), LabelError> {
         for (i, l) in self.0.iter().enumerate() {
             validate_label_name(&l.name)?;
             validate_label_value(&l.name, &l.value)?;
             if l.prefix && !allow_prefix {
-                return Err(JournalError::invalid(format!("label {:?} may not be a prefix match here", l.name)));
+                return Err(LabelError(format!("label {:?} may not be a prefix match here", l.name)));
             }
             if let Some(prev) = i.checked_sub(1).map(|p| &self.0[p]) {
                 if (&prev.name, &prev.value) >= (&l.name, &l.value) {
-                    return Err(JournalError::invalid(format!(
+                    return Err(LabelError(format!(
                         "labels not sorted and unique at {}={} (after {}={})",
                         l.name, l.value, prev.name, prev.value
                     )));
                 }
                 if prev.name == l.name && prev.value.is_empty() {
-                    return Err(JournalError::invalid(format!(
+                    return Err(LabelError(format!(
                         "label {:?} has both an empty and a non-empty value",
                         l.name
                     )));
@@ -175,7 +181,7 @@ impl LabelSelector {
     }
 
     /// Validates both sides (prefix labels allowed).
-    pub fn validate(&self) -> Result<(), JournalError> {
+    pub fn validate(&self) -> Result<(), LabelError> {
         self.include.validate(true)?;
         self.exclude.validate(true)
     }

@@ -14,14 +14,14 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use sha1::{Digest, Sha1};
 use tokio::sync::watch;
 
-use super::client::{AppendRequest, AppendResult};
+use super::request::{AppendRequest, AppendResult};
 use super::error::JournalError;
 use super::fragment::{sync_dir, FragmentFile};
 use super::labels::LabelSet;
 use super::record::IndexRecord;
 use super::recover::recover;
 use super::spec::JournalSpec;
-use super::syncer::{SyncWork, Syncer};
+use super::syncer::{SyncWork, Syncable, Syncer};
 
 /// The committed state readers and appenders wait on.
 #[derive(Clone, Debug, Default)]
@@ -296,9 +296,15 @@ impl Journal {
         }
         Ok((begin, end, registers))
     }
+}
 
-    /// Captures what the next sync must make durable (called by the syncer).
-    pub(super) fn take_sync_work(&self) -> SyncWork {
+/// The syncer's view of a journal (`syncer.rs`).
+impl Syncable for Journal {
+    fn name(&self) -> &str {
+        Journal::name(self)
+    }
+
+    fn take_sync_work(&self) -> SyncWork {
         let mut st = lock(&self.state);
         st.queued = false;
         let mut files = std::mem::take(&mut st.unsynced);
@@ -306,8 +312,7 @@ impl Journal {
         SyncWork { files, target: st.write_end }
     }
 
-    /// Publishes the outcome of a sync (called by the syncer).
-    pub(super) fn finish_sync(&self, target: i64, result: Result<(), String>) {
+    fn finish_sync(&self, target: i64, result: Result<(), String>) {
         let mut st = lock(&self.state);
         match result {
             Ok(()) if target > st.committed => {

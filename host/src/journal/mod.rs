@@ -3,7 +3,8 @@
 //! The storage side of Gazette's broker (`broker/`, `broker/fragment/`) for one disk:
 //! fragment files, a checksummed commit index with registers, group-committed
 //! fdatasync, torn-tail recovery, and reads that wake on commit. [`JournalClient`]
-//! is how the rest of the host uses journals, locally ([`LocalClient`]) or over gRPC.
+//! is how the rest of the host uses journals, locally ([`LocalClient`]) or over gRPC;
+//! its requests and results are in `request.rs`.
 
 mod client;
 pub mod defaults;
@@ -13,24 +14,25 @@ mod fragment;
 mod log;
 mod prune;
 mod labels;
+mod local;
 mod read;
 mod record;
 mod recover;
+mod request;
 pub mod selector;
 mod spec;
 mod storage;
 mod syncer;
 
-pub use client::{
-    AppendRequest, AppendResult, ApplyChange, JournalClient, JournalInfo, LocalClient, ReadChunk, ReadRequest,
-    LOCAL_READ_CHUNK,
-};
+pub use client::JournalClient;
+pub use local::{LocalClient, LOCAL_READ_CHUNK};
+pub use request::{AppendRequest, AppendResult, ApplyChange, JournalInfo, ReadChunk, ReadRequest};
 pub use error::JournalError;
 pub use log::{Commit, Journal, SpecRecord};
 pub use prune::PruneResult;
-pub use labels::{validate_label_name, validate_label_value, Label, LabelSelector, LabelSet};
+pub use labels::{validate_label_name, validate_label_value, Label, LabelError, LabelSelector, LabelSet};
 pub use read::{chunks, FragmentMeta, ReadEvent};
-pub use recover::INDEX_FILE;
+pub use record::INDEX_FILE;
 pub use spec::{flags, validate_journal_name, Codec, FragmentSpec, JournalSpec};
 pub use storage::Storage;
 pub use fragment::FragmentFile;

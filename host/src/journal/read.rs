@@ -16,7 +16,7 @@ use futures::{Stream, StreamExt};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
-use super::client::{ReadChunk, ReadRequest};
+use super::request::{ReadChunk, ReadRequest};
 use super::error::JournalError;
 use super::fragment::FragmentFile;
 use super::log::Journal;

@@ -19,6 +19,13 @@
 
 use super::labels::LabelSet;
 
+/// Name of the commit index file in a journal directory.
+pub const INDEX_FILE: &str = "index.log";
+
+/// Name of a compacted index (`prune.rs`) before it replaces [`INDEX_FILE`]; a leftover
+/// one is a crash mid-prune, removed on open (`recover.rs`).
+pub const COMPACTED_TMP: &str = ".index.log.tmp";
+
 /// Marks the start of every record ("JRNL").
 const MAGIC: u32 = 0x4A52_4E4C;
 /// Fixed part of a body before the registers.

@@ -16,10 +16,7 @@ use std::path::Path;
 use super::error::JournalError;
 use super::fragment::{list_fragment_files, sync_dir, FragmentFile};
 use super::labels::LabelSet;
-use super::record::IndexRecord;
-
-/// Name of the commit index file in a journal directory.
-pub const INDEX_FILE: &str = "index.log";
+use super::record::{IndexRecord, COMPACTED_TMP, INDEX_FILE};
 
 /// A journal's durable state, recovered from its directory.
 pub struct Recovered {
@@ -52,7 +49,7 @@ pub fn recover(dir: &Path) -> Result<Recovered, JournalError> {
     let mut raw = Vec::new();
     index.read_to_end(&mut raw).map_err(|e| io("reading", e))?;
     // A compacted index that a crash left unrenamed (`prune.rs`): the old one stands.
-    let tmp = dir.join(super::prune::COMPACTED_TMP);
+    let tmp = dir.join(COMPACTED_TMP);
     if tmp.exists() {
         std::fs::remove_file(&tmp).map_err(|e| JournalError::io(format!("removing {}", tmp.display()), e))?;
     }

@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 use tokio_stream::wrappers::ReceiverStream;
 
-use super::client::{AppendRequest, AppendResult, ApplyChange, JournalInfo, ReadRequest};
+use super::request::{AppendRequest, AppendResult, ApplyChange, JournalInfo, ReadRequest};
 use super::error::JournalError;
 use super::fragment::sync_dir;
 use super::log::{Journal, SpecRecord};

@@ -14,7 +14,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
-use super::log::Journal;
+/// What the syncer syncs: a journal (`log.rs`), seen only through the three calls a
+/// round makes, so that the syncer does not depend on the journal that uses it.
+pub trait Syncable: Send + Sync {
+    /// The journal's name, for errors and logs.
+    fn name(&self) -> &str;
+    /// Captures what the next sync must make durable.
+    fn take_sync_work(&self) -> SyncWork;
+    /// Publishes the outcome of the sync of the work last captured.
+    fn finish_sync(&self, target: i64, result: Result<(), String>);
+}
 
 /// What one journal needs synced in a round.
 pub struct SyncWork {
@@ -28,7 +37,7 @@ pub struct SyncWork {
 #[derive(Default)]
 struct Queue {
     /// Journals with appends awaiting a sync.
-    dirty: Vec<Arc<Journal>>,
+    dirty: Vec<Arc<dyn Syncable>>,
     /// Set to stop the thread once the queue drains.
     shutdown: bool,
 }
@@ -62,7 +71,7 @@ impl Syncer {
     }
 
     /// Queues `journal` for the next round.
-    pub fn enqueue(&self, journal: Arc<Journal>) {
+    pub fn enqueue(&self, journal: Arc<dyn Syncable>) {
         let (m, cv) = &*self.queue;
         m.lock().unwrap_or_else(|p| p.into_inner()).dirty.push(journal);
         cv.notify_one();
@@ -114,8 +123,8 @@ fn run(queue: &(Mutex<Queue>, Condvar), rounds: &AtomicU64) {
 
 /// One round: capture, sync every file of every journal in parallel on the pool,
 /// publish.
-fn sync_round(batch: Vec<Arc<Journal>>, pool: &SyncPool) {
-    let work: Vec<(Arc<Journal>, SyncWork)> = batch
+fn sync_round(batch: Vec<Arc<dyn Syncable>>, pool: &SyncPool) {
+    let work: Vec<(Arc<dyn Syncable>, SyncWork)> = batch
         .into_iter()
         .map(|j| {
             let w = j.take_sync_work();

@@ -20,7 +20,7 @@
 //! flags are treated as OUTSIDE_TXN and logged, clocks going backwards are duplicates
 //! or rollbacks, and misuse of the protocol is a [`SequencerError`].
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::sync::Arc;
 
@@ -340,6 +340,16 @@ impl Sequencer {
     }
 }
 
+/// What a sequencer checkpoints: where to resume reading each journal, and each
+/// producer's state. A new sequencer built from it continues exactly once.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SequencerState {
+    /// Per journal, the offset to resume reading from.
+    pub read_through: BTreeMap<Arc<str>, Offset>,
+    /// Per (journal, producer) state, sorted.
+    pub producers: Vec<ProducerState>,
+}
+
 pub(crate) fn log_error(env: &Envelope, p_min_max_begin: &impl fmt::Debug, msg: &str) {
     tracing::error!(
         journal = %env.journal, begin = env.begin, end = env.end, producer = %env.producer(),
@@ -354,8 +364,3 @@ mod step;
 #[path = "sequencer_tests.rs"]
 mod tests;
 
-pub use self::step::SequencerState;
-
-#[cfg(test)]
-#[path = "sequencer_props.rs"]
-mod props;

@@ -2,23 +2,13 @@
 //! sequencer (Gazette's `Sequencer.Step`, `ReplayRange`, `StartReplay`, `HasPending`,
 //! `Checkpoint`), split from `sequencer.rs` to keep each file to one concern.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{log_error, Partial, ProducerState, Sequencer, SequencerError};
+use super::{log_error, Partial, ProducerState, Sequencer, SequencerError, SequencerState};
 use crate::message::clock::Clock;
 use crate::message::envelope::{Envelope, Offset};
-
-/// What a sequencer checkpoints: where to resume reading each journal, and each
-/// producer's state. A new sequencer built from it continues exactly once.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct SequencerState {
-    /// Per journal, the offset to resume reading from.
-    pub read_through: BTreeMap<Arc<str>, Offset>,
-    /// Per (journal, producer) state, sorted.
-    pub producers: Vec<ProducerState>,
-}
 
 impl Sequencer {
     /// A sequencer resuming from `state` (see [`Sequencer::new`]).

@@ -13,8 +13,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 use super::history::{History, Sample, Totals};
-use super::metrics::{REGISTRY, TXN_SECONDS};
-use super::registry::{format_labels, format_value};
+use crate::metrics::{REGISTRY, TXN_SECONDS};
+use crate::metrics::registry::{format_labels, format_value};
 use crate::consumer::{ShardStatus, StatusSnapshot};
 use crate::journal::{JournalClient, JournalInfo, LabelSelector};
 

@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 
 use super::collect::{millis, render_status, StatusSource};
 use super::history::SAMPLE_EVERY;
-use super::metrics::REGISTRY;
+use crate::metrics::REGISTRY;
 
 /// Largest request head read.
 pub const MAX_REQUEST_HEAD: usize = 8 << 10;

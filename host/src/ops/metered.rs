@@ -12,7 +12,7 @@ use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use futures::FutureExt;
 
-use super::metrics;
+use crate::metrics;
 use crate::journal::{
     AppendRequest, AppendResult, ApplyChange, JournalClient, JournalError, JournalInfo, LabelSelector, ReadChunk,
     ReadRequest,

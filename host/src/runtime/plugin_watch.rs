@@ -18,6 +18,8 @@ use anyhow::{bail, Context};
 use tokio::io::unix::AsyncFd;
 use tokio::sync::watch;
 
+use crate::shutdown::stopped;
+
 use super::reload::{Reloaded, Reloader};
 
 /// Watches `app` and SIGHUP until `shutdown`, reloading through `reloader`.
@@ -57,11 +59,6 @@ pub fn spawn(
             }
         }
     }))
-}
-
-/// Resolves once shutdown is requested (or its sender is gone).
-async fn stopped(shutdown: &mut watch::Receiver<bool>) {
-    let _ = shutdown.wait_for(|s| *s).await;
 }
 
 /// An inotify watch on a file's directory, reporting completed writes and renames of

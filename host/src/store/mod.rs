@@ -28,9 +28,11 @@ pub mod playback;
 pub mod recoverylog;
 mod rocks;
 pub mod snapshot;
+mod write_set;
 
 pub use crash::crash_point;
-pub use overlay::{TxnOverlay, WriteSet};
+pub use overlay::TxnOverlay;
+pub use write_set::WriteSet;
 pub use playback::{AppliedState, PlaybackError, Player, Start};
 pub use recoverylog::{LogOp, LogRecord};
 pub use rocks::{ShardDb, StoreError};

@@ -4,6 +4,9 @@
 //! small ring (forcing replays), and checkpoints and crashes at random points,
 //! restarting from the encoded checkpoint. Every committed message must be delivered
 //! exactly once, and no rolled-back message ever.
+//!
+//! It lives with the consumer because the checkpoint it restarts from is the
+//! consumer's [`Checkpoint`]; the message layer's own tests are in `sequencer_tests.rs`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -11,7 +14,7 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 
-use crate::consumer::checkpoint::Checkpoint;
+use super::checkpoint::Checkpoint;
 use crate::message::{AckIntent, AtomicClock, Clock, Envelope, FrameDecoder, Publisher, Sequencer};
 
 const JOURNALS: [&str; 2] = ["chunks/part-000", "chunks/part-001"];

@@ -8,14 +8,19 @@
 //!
 //! Events are recorded into one process-wide [`Registry`]; what a shard *is* (state,
 //! read-through offset, lag, plugin swaps and rollbacks) is read from its status at
-//! scrape time (see `collect.rs`).
+//! scrape time (see `ops/collect.rs`).
 //! The recording functions are one-line calls in the transaction loop; the phase
 //! [`Laps`] keep that loop free of timing code.
+//!
+//! This module sits below the consumer (which records) and above the runtime (whose
+//! [`CallError`] kinds it counts); `ops/` serves what it holds.
 
 use std::sync::LazyLock;
 use std::time::Instant;
 
-use super::registry::Registry;
+pub mod registry;
+
+use registry::Registry;
 use crate::runtime::CallError;
 
 /// The process-wide registry.
