@@ -18,11 +18,14 @@ use anyhow::{bail, Context};
 use clap::Args;
 use tokio::sync::watch;
 
-use crate::consumer::{recovery_log_for, run_shard, shard_id_for, ShardEnv, ShardSpec, ShardStatus, StatusSnapshot};
+use crate::consumer::{
+    recovery_log_for, run_shard, shard_id_for, FixedAssignments, RunShard, ShardEnv, ShardHost, ShardList, ShardSpec,
+    StatusSnapshot,
+};
 use crate::journal::defaults::{DEFAULT_PARTITIONS, MESSAGE_TYPE};
 use crate::journal::{JournalClient, LabelSelector, LabelSet};
 use crate::runtime::{plugin_watch, ComponentCache, PluginEngine, Reloader, SummerPlugin};
-use crate::service::control::{Control, ShardList};
+use crate::service::control::Control;
 use crate::service::{EmbeddedBroker, EmbeddedOptions, GrpcJournalClient};
 
 /// Arguments of the main service.
@@ -121,7 +124,7 @@ pub async fn run(args: AppArgs) -> anyhow::Result<()> {
 pub const MAX_HOT_STANDBYS: usize = 64;
 
 /// How long [`Service::stop`] waits for the shards to finish before aborting them.
-pub const SHARD_STOP_GRACE: Duration = Duration::from_secs(10);
+pub use crate::consumer::SHARD_STOP_GRACE;
 
 /// A running service: the embedded broker (unless `--broker`) and the shards.
 pub struct Service {
@@ -129,9 +132,11 @@ pub struct Service {
     broker: Option<EmbeddedBroker>,
     /// How the shards reach journals.
     client: Arc<dyn JournalClient>,
-    /// Each shard's status and task.
-    shards: Vec<(Arc<ShardStatus>, tokio::task::JoinHandle<()>)>,
-    /// Set to true to stop the shards.
+    /// Runs the shards assigned to this process (embedded: one per chunk partition).
+    shards: ShardHost,
+    /// Their status, kept current by the shard host.
+    shard_list: ShardList,
+    /// Set to true to stop the plugin watcher.
     shutdown: watch::Sender<bool>,
 }
 
@@ -193,10 +198,9 @@ impl Service {
             plugins.insert(shard, other);
         }
         let client = crate::ops::MeteredClient::wrap(client);
-        let shards = start_shards(args, client.clone(), plugin, plugins, &reloader, &shutdown_rx).await?;
-        *shard_list.write().unwrap_or_else(|p| p.into_inner()) = shards.iter().map(|(s, _)| s.clone()).collect();
+        let shards = start_shards(args, client.clone(), plugin, plugins, &reloader, shard_list.clone()).await?;
         plugin_watch::spawn(reloader, app, shutdown_rx).context("watching --app for new versions")?;
-        Ok(Service { broker, client, shards, shutdown })
+        Ok(Service { broker, client, shards, shard_list, shutdown })
     }
 
     /// The embedded broker's URL, if this process runs one.
@@ -211,13 +215,13 @@ impl Service {
 
     /// The shards' current status, in shard order.
     pub fn shards(&self) -> Vec<StatusSnapshot> {
-        self.shards.iter().map(|(s, _)| s.snapshot()).collect()
+        self.shard_list.read().unwrap_or_else(|p| p.into_inner()).iter().map(|s| s.snapshot()).collect()
     }
 
     /// What the status page and `/metrics` read: these shards and journals.
     pub fn status_source(&self) -> Arc<crate::ops::StatusSource> {
         let source = crate::ops::StatusSource::new();
-        source.attach(self.shards.iter().map(|(s, _)| s.clone()).collect(), self.client.clone());
+        source.attach(self.shard_list.clone(), self.client.clone());
         source
     }
 
@@ -227,20 +231,7 @@ impl Service {
     /// The broker failed to shut down cleanly.
     pub async fn stop(self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(true);
-        let deadline = tokio::time::Instant::now() + SHARD_STOP_GRACE;
-        for (status, task) in self.shards {
-            let abort = task.abort_handle();
-            match tokio::time::timeout_at(deadline, task).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::error!(shard = %status.snapshot().id, error = %e, "shard task failed"),
-                Err(_) => {
-                    // A shard blocked on an unreachable broker must not keep the
-                    // process alive: nothing uncommitted is lost by stopping it here.
-                    abort.abort();
-                    tracing::warn!(shard = %status.snapshot().id, grace = ?SHARD_STOP_GRACE, "shard did not stop in time; aborted");
-                }
-            }
-        }
+        self.shards.stop().await;
         if let Some(broker) = self.broker {
             broker.shutdown().await?;
         }
@@ -249,15 +240,15 @@ impl Service {
 }
 
 /// Lists the chunk partitions (retrying while the broker is unreachable) and starts a
-/// shard for each.
+/// shard for each: the embedded default's fixed assignment.
 async fn start_shards(
     args: &AppArgs,
     client: Arc<dyn JournalClient>,
     plugin: SummerPlugin,
-    mut plugins: BTreeMap<String, SummerPlugin>,
+    plugins: BTreeMap<String, SummerPlugin>,
     reloader: &Arc<Reloader>,
-    shutdown: &watch::Receiver<bool>,
-) -> anyhow::Result<Vec<(Arc<ShardStatus>, tokio::task::JoinHandle<()>)>> {
+    list: ShardList,
+) -> anyhow::Result<ShardHost> {
     let all = list_retrying(&*client, LabelSelector::default()).await?;
     let chunk_type = LabelSelector::including(LabelSet::from_pairs([(MESSAGE_TYPE, "stream_sum.Chunk")]));
     let partitions: Vec<String> =
@@ -265,48 +256,82 @@ async fn start_shards(
     if partitions.is_empty() {
         bail!("the broker has no chunk partitions (journals labelled {MESSAGE_TYPE}=stream_sum.Chunk)");
     }
-    let publishable: Arc<BTreeSet<String>> = Arc::new(all.iter().map(|j| j.spec.name.clone()).collect());
     let ids: BTreeSet<String> = partitions.iter().map(|p| shard_id_for(p)).collect();
     if let Some(unknown) = plugins.keys().find(|s| !ids.contains(*s)) {
         bail!("--app-for names shard {unknown}, which does not exist (shards: {})", ids.into_iter().collect::<Vec<_>>().join(", "));
     }
-    let limits = args.sandbox.limits()?;
-    let mut shards = Vec::new();
-    for source in partitions {
-        let id = shard_id_for(&source);
-        let spec = ShardSpec {
-            id: id.clone(),
+    let specs: Vec<ShardSpec> = partitions
+        .into_iter()
+        .map(|source| ShardSpec {
+            id: shard_id_for(&source),
             source,
             min_txn_duration: args.min_txn_duration,
             max_txn_duration: args.max_txn_duration,
             ring_size: 0,
             max_failures: args.sandbox.max_shard_failures,
-        };
-        // A shard given its own plugin (--app-for) keeps it: hot reloads of --app
-        // are for the other shards.
-        let own = plugins.remove(&id);
-        let native_summer = args.native_summer();
-        let reloader = if own.is_some() || native_summer { None } else { Some(reloader.clone()) };
-        let env = ShardEnv {
-            client: client.clone(),
-            plugin: own.unwrap_or_else(|| plugin.clone()),
-            limits: limits.clone(),
-            db_dir: args.data_dir.join("shards").join(&id),
-            publishable: publishable.clone(),
-            recovery_log: recovery_log_for(&id),
-            snapshot_every: args.snapshot_every_bytes,
-            hot_standbys: args.hot_standbys,
-            lease: args.lease,
-            native_summer,
+        })
+        .collect();
+    let envs = ShardEnvs {
+        client,
+        plugin,
+        plugins,
+        reloader: reloader.clone(),
+        limits: args.sandbox.limits()?,
+        shards_dir: args.data_dir.join("shards"),
+        publishable: Arc::new(all.iter().map(|j| j.spec.name.clone()).collect()),
+        snapshot_every: args.snapshot_every_bytes,
+        hot_standbys: args.hot_standbys,
+        lease: args.lease,
+        native_summer: args.native_summer(),
+    };
+    let envs = Arc::new(envs);
+    let run: RunShard = Arc::new(move |spec: ShardSpec, status, stop| {
+        let env = envs.env_for(&spec.id);
+        crate::metrics::register_shard(&spec.id);
+        Box::pin(run_shard(spec, env, status, stop))
+    });
+    Ok(ShardHost::start(Arc::new(FixedAssignments::new(specs)), run, list))
+}
+
+/// What every shard of this process runs with; [`ShardEnvs::env_for`] makes one
+/// shard's [`ShardEnv`].
+struct ShardEnvs {
+    client: Arc<dyn JournalClient>,
+    /// The `--app` plugin.
+    plugin: SummerPlugin,
+    /// Shards given their own plugin (`--app-for`).
+    plugins: BTreeMap<String, SummerPlugin>,
+    reloader: Arc<Reloader>,
+    limits: crate::runtime::Limits,
+    /// Each shard's store is `<shards_dir>/<id>`.
+    shards_dir: PathBuf,
+    publishable: Arc<BTreeSet<String>>,
+    snapshot_every: u64,
+    hot_standbys: usize,
+    lease: Duration,
+    native_summer: bool,
+}
+
+impl ShardEnvs {
+    fn env_for(&self, id: &str) -> ShardEnv {
+        // A shard given its own plugin (--app-for) keeps it: hot reloads of --app are
+        // for the other shards.
+        let own = self.plugins.get(id).cloned();
+        let reloader = if own.is_some() || self.native_summer { None } else { Some(self.reloader.clone()) };
+        ShardEnv {
+            client: self.client.clone(),
+            plugin: own.unwrap_or_else(|| self.plugin.clone()),
+            limits: self.limits.clone(),
+            db_dir: self.shards_dir.join(id),
+            publishable: self.publishable.clone(),
+            recovery_log: recovery_log_for(id),
+            snapshot_every: self.snapshot_every,
+            hot_standbys: self.hot_standbys,
+            lease: self.lease,
+            native_summer: self.native_summer,
             reloader,
-        };
-        let status = Arc::new(ShardStatus::new(&id));
-        crate::metrics::register_shard(&id);
-        let task = tokio::spawn(run_shard(spec, env, status.clone(), shutdown.clone()));
-        shards.push((status, task));
+        }
     }
-    tracing::info!(shards = shards.len(), "shards started");
-    Ok(shards)
 }
 
 /// Lists journals, retrying with backoff while the broker is unreachable.

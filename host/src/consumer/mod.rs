@@ -6,9 +6,16 @@
 //! writes with the [`checkpoint`], and [`shard`] owns a shard's life: recovery from
 //! the checkpoint and the [`recovery`] log, restarts with backoff, shutdown; [`standby`]
 //! and [`slots`] are hot standbys and who holds which shard. [`status`] is what a shard reports.
+//! [`spec`] says what a shard is and what it runs with.
+//!
+//! Which shards a process runs is not decided here: a [`ShardAssignments`] source says
+//! ([`assignment`]; the embedded default is a fixed set), and the [`host`] starts and
+//! stops shards as it changes — the seam where the cluster's assignments plug in.
 pub mod app;
+pub mod assignment;
 pub mod baseline;
 pub mod checkpoint;
+pub mod host;
 #[cfg(test)]
 mod exactly_once_props;
 #[cfg(feature = "native-summer")]
@@ -27,4 +34,6 @@ pub mod txn;
 
 pub use shard::run_shard;
 pub use spec::{recovery_log_for, shard_id_for, ShardEnv, ShardSpec};
-pub use status::{ShardState, ShardStatus, StatusSnapshot};
+pub use assignment::{FixedAssignments, ShardAssignments};
+pub use host::{RunShard, ShardHost, SHARD_STOP_GRACE};
+pub use status::{ShardList, ShardState, ShardStatus, StatusSnapshot};

@@ -15,7 +15,7 @@ use crate::journal::JournalClient;
 use crate::runtime::{Limits, Reloader, SummerPlugin};
 
 /// What a shard is.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ShardSpec {
     /// The shard id, e.g. `chunks-part-003`.
     pub id: String,

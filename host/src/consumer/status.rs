@@ -5,8 +5,12 @@
 //! `consumer.Shard/List`; ours is read in process.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::SystemTime;
+
+/// The status of every shard a process runs, shared with whoever reports it (the
+/// status page, `shards list`); the shard host (`host.rs`) keeps it current.
+pub type ShardList = Arc<RwLock<Vec<Arc<ShardStatus>>>>;
 
 /// A shard's state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -19,6 +19,7 @@ mod read;
 mod record;
 mod recover;
 mod request;
+mod route;
 pub mod selector;
 mod spec;
 mod storage;
@@ -26,6 +27,7 @@ mod syncer;
 
 pub use client::JournalClient;
 pub use local::{LocalClient, LOCAL_READ_CHUNK};
+pub use route::{check_append, check_read, JournalRoutes, LocalRoutes, Misrouted, ProcessId, Route};
 pub use request::{AppendRequest, AppendResult, ApplyChange, JournalInfo, ReadChunk, ReadRequest};
 pub use error::JournalError;
 pub use log::{Commit, Journal, SpecRecord};

@@ -15,7 +15,7 @@ use serde::Serialize;
 use super::history::{History, Sample, Totals};
 use crate::metrics::{REGISTRY, TXN_SECONDS};
 use crate::metrics::registry::{format_labels, format_value};
-use crate::consumer::{ShardStatus, StatusSnapshot};
+use crate::consumer::{ShardList, StatusSnapshot};
 use crate::journal::{JournalClient, JournalInfo, LabelSelector};
 
 /// How long a request waits for the journal listing before answering without it.
@@ -24,8 +24,8 @@ pub const LIST_TIMEOUT: Duration = Duration::from_secs(2);
 /// Where a request finds the shards and journals; filled in once the service runs.
 #[derive(Default)]
 pub struct StatusSource {
-    /// The shards' live status (empty until attached).
-    shards: Mutex<Vec<Arc<ShardStatus>>>,
+    /// The shards' live status, kept current by the shard host (empty until attached).
+    shards: Mutex<ShardList>,
     /// The journal client (none until attached).
     client: Mutex<Option<Arc<dyn JournalClient>>>,
     /// The charts' samples.
@@ -105,22 +105,28 @@ impl StatusSource {
     }
 
     /// Attaches the running service's shards and journal client.
-    pub fn attach(&self, shards: Vec<Arc<ShardStatus>>, client: Arc<dyn JournalClient>) {
+    pub fn attach(&self, shards: ShardList, client: Arc<dyn JournalClient>) {
         *self.shards.lock().unwrap_or_else(|p| p.into_inner()) = shards;
         *self.client.lock().unwrap_or_else(|p| p.into_inner()) = Some(client);
     }
 
+    /// The attached shards' status now.
+    fn snapshots(&self) -> Vec<StatusSnapshot> {
+        let list = self.shards.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let shards = list.read().unwrap_or_else(|p| p.into_inner());
+        shards.iter().map(|s| s.snapshot()).collect()
+    }
+
     /// Cumulative totals for the charts (no journal listing: cheap, once a second).
     pub fn totals(&self) -> Totals {
-        let shards = self.shards.lock().unwrap_or_else(|p| p.into_inner());
+        let messages = self.snapshots().iter().map(|s| s.messages).sum();
         let (txn_seconds, txns) = REGISTRY.sum_count(TXN_SECONDS, &[]).unwrap_or((0.0, 0));
-        Totals { messages: shards.iter().map(|s| s.snapshot().messages).sum(), txn_seconds, txns }
+        Totals { messages, txn_seconds, txns }
     }
 
     /// Gathers the status now.
     pub async fn gather(&self) -> Status {
-        let snapshots: Vec<StatusSnapshot> =
-            self.shards.lock().unwrap_or_else(|p| p.into_inner()).iter().map(|s| s.snapshot()).collect();
+        let snapshots = self.snapshots();
         let client = self.client.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let mut errors = Vec::new();
         let journals = match client {
@@ -257,7 +263,7 @@ mod tests {
 
     #[test]
     fn a_shard_row_says_why_the_shard_is_idle() {
-        let status = ShardStatus::new("chunks-part-002");
+        let status = crate::consumer::ShardStatus::new("chunks-part-002");
         status.set_idle("idle: all 1 standby slot(s) are held by live processes (77)");
         let row = shard_row(status.snapshot(), &[]);
         let json = serde_json::to_value(&row).unwrap();

@@ -5,14 +5,16 @@
 //! again atomically when the append is written. Content is gathered in memory up to
 //! the broker's limit; only after the empty "commit" frame and a clean end of stream
 //! is it appended (and acknowledged once durable). An end of stream without the
-//! empty frame, or a client error, rolls the append back: nothing is written.
+//! empty frame, or a client error, rolls the append back: nothing is written. An
+//! append at a broker that is not the journal's primary is answered at once with
+//! `NOT_JOURNAL_PRIMARY_BROKER` (or `NO_JOURNAL_PRIMARY_BROKER`) and the route.
 
 use bytes::BytesMut;
 use tonic::{Status, Streaming};
 
-use crate::journal::{AppendRequest, JournalError};
+use crate::journal::{check_append, AppendRequest, JournalError};
 
-use super::convert::{gazette_status, label_set_in, label_set_out, selector_in, sha1_out, to_status};
+use super::convert::{gazette_status, label_set_in, label_set_out, misrouted_status, selector_in, sha1_out, to_status};
 use super::proto;
 use super::server::{journal_base, Broker};
 
@@ -24,6 +26,11 @@ impl Broker {
             .ok_or_else(|| Status::invalid_argument("append stream ended before its first frame"))?;
         let suspend = first.suspend;
         let mut req = first_frame(first).map_err(|e| to_status(&e))?;
+        let route = self.route_of(&req.journal);
+        if let Err(misrouted) = check_append(&route, self.me()) {
+            let header = Some(self.header_for(&route));
+            return Ok(proto::AppendResponse { status: misrouted_status(misrouted) as i32, header, ..Default::default() });
+        }
 
         // Preconditions at the head of the RPC, before any content is streamed.
         let journal = match self.storage.journal(&req.journal) {

@@ -8,7 +8,7 @@
 //! no counterpart of a reload.
 
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
 use tonic::{Request, Response, Status};
@@ -26,8 +26,8 @@ pub use pb::control_client::ControlClient;
 pub use pb::control_server::ControlServer;
 
 /// The shards a host runs, filled in once they have started (they start after the
-/// gRPC server, which they may use).
-pub type ShardList = Arc<RwLock<Vec<Arc<ShardStatus>>>>;
+/// gRPC server, which they may use) and kept current by the shard host.
+pub use crate::consumer::ShardList;
 
 /// The `streamsum.Control` service of one host.
 pub struct Control {

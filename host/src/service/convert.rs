@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use crate::journal::{Codec, FragmentSpec, JournalError, JournalSpec, Label, LabelSelector, LabelSet};
+use crate::journal::{Codec, FragmentSpec, JournalError, JournalSpec, Label, LabelSelector, LabelSet, Misrouted, ProcessId, Route};
 
 use super::proto;
 
@@ -57,6 +57,29 @@ pub fn gazette_status(e: &JournalError) -> Option<proto::Status> {
         JournalError::EtcdTransactionFailed(_) => proto::Status::EtcdTransactionFailed,
         _ => return None,
     })
+}
+
+/// The Gazette status of a request this broker does not serve itself.
+pub fn misrouted_status(m: Misrouted) -> proto::Status {
+    match m {
+        Misrouted::NotJournalBroker => proto::Status::NotJournalBroker,
+        Misrouted::NotJournalPrimaryBroker => proto::Status::NotJournalPrimaryBroker,
+        Misrouted::NoJournalPrimaryBroker => proto::Status::NoJournalPrimaryBroker,
+    }
+}
+
+/// A process id as Gazette's `ProcessSpec.ID`.
+pub fn process_id_out(id: &ProcessId) -> proto::process_spec::Id {
+    proto::process_spec::Id { zone: id.zone.clone(), suffix: id.suffix.clone() }
+}
+
+/// A route as Gazette's `Route` (primary -1 when none is assigned).
+pub fn route_out(route: &Route) -> proto::Route {
+    proto::Route {
+        members: route.members.iter().map(process_id_out).collect(),
+        primary: route.primary.map_or(-1, |p| p as i32),
+        endpoints: route.endpoints.clone(),
+    }
 }
 
 /// The journal error for a non-OK Gazette status in a response.

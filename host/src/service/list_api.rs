@@ -11,7 +11,7 @@ use tonic::Status;
 
 use crate::journal::{JournalError, JournalInfo, LabelSelector};
 
-use super::convert::{selector_in, spec_out, to_status};
+use super::convert::{route_out, selector_in, spec_out, to_status};
 use super::proto;
 use super::server::{journal_base, Broker, RespStream};
 
@@ -45,7 +45,7 @@ impl Broker {
         let entry = |j: &JournalInfo| proto::list_response::Journal {
             spec: Some(spec_out(&j.spec)),
             mod_revision: j.mod_revision,
-            route: Some(self.route()),
+            route: Some(route_out(&self.route_of(&j.spec.name))),
             create_revision: j.create_revision,
         };
         let mut frames = vec![proto::ListResponse { status: 0, header: Some(self.header_at(revision)), journals: vec![] }];

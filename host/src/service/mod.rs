@@ -23,5 +23,5 @@ pub use client::{GrpcJournalClient, APPEND_FRAME};
 pub use embedded::{EmbeddedBroker, EmbeddedOptions, DEFAULT_MAX_APPEND_BYTES, MAX_FRAME_BYTES, SHUTDOWN_GRACE};
 pub use list_api::LIST_PAGE;
 pub use read_api::MAX_READ_CONTENT;
-pub use server::{Broker, BrokerSettings};
+pub use server::{local_process_id, Broker, BrokerSettings};
 

@@ -4,16 +4,17 @@
 //! gets a metadata frame (`offset`, `write_head`, `fragment`) followed by content
 //! frames carrying only `offset` and non-empty `content`. A non-blocking read at the
 //! head ends with an `OFFSET_NOT_YET_AVAILABLE` frame; an unknown journal is answered
-//! by a single `JOURNAL_NOT_FOUND` frame.
+//! by a single `JOURNAL_NOT_FOUND` frame, a journal this broker is no member of by a
+//! single `NOT_JOURNAL_BROKER` frame whose header has the journal's route.
 
 use futures::StreamExt;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
-use crate::journal::{JournalError, ReadEvent, ReadRequest};
+use crate::journal::{check_read, JournalError, ReadEvent, ReadRequest};
 
-use super::convert::{gazette_status, to_status};
+use super::convert::{gazette_status, misrouted_status, to_status};
 use super::proto;
 use super::server::{journal_base, Broker, RespStream};
 
@@ -26,7 +27,13 @@ impl Broker {
         let journal = journal_base(&req.journal).to_string();
         let read = ReadRequest { journal, offset: req.offset, block: req.block, end_offset: req.end_offset };
         let (tx, rx) = mpsc::channel(16);
-        let header = self.header();
+        let route = self.route_of(&read.journal);
+        let header = self.header_for(&route);
+        if let Err(misrouted) = check_read(&route, self.me()) {
+            let frame = proto::ReadResponse { status: misrouted_status(misrouted) as i32, header: Some(header), ..Default::default() };
+            tokio::spawn(async move { tx.send(Ok(frame)).await });
+            return Ok(Box::pin(ReceiverStream::new(rx)));
+        }
         match self.storage.read_with(&read, req.metadata_only, MAX_READ_CONTENT) {
             Ok(events) => {
                 tokio::spawn(forward(events, header, self.shutdown.clone(), tx));

@@ -2,9 +2,13 @@
 //!
 //! Mirrors Gazette's broker `Service` (`broker/service.go`): one struct holding the
 //! storage and this process's identity, whose methods delegate to `list_api`,
-//! `read_api` and `append_api`. Every response header names this process as the only
-//! member and primary of every route, with constant Etcd ids and the storage's
-//! revision, which is what Gazette's Go client validates.
+//! `read_api` and `append_api`. A journal's route comes from the broker's
+//! [`JournalRoutes`]: by default [`LocalRoutes`], which names this process as the only
+//! member and primary of every route; Read and Append of a journal this broker does not
+//! serve are answered with Gazette's `NOT_JOURNAL_BROKER` / `NOT_JOURNAL_PRIMARY_BROKER`
+//! and the route to go to (Gazette's `do_not_proxy` behaviour; proxying comes with the
+//! cluster). Headers carry constant Etcd ids and the storage's revision, which is what
+//! Gazette's Go client validates.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -13,9 +17,9 @@ use futures::Stream;
 use tokio::sync::watch;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::journal::{ApplyChange, JournalError, Storage};
+use crate::journal::{ApplyChange, JournalError, JournalRoutes, LocalRoutes, ProcessId, Route, Storage};
 
-use super::convert::{gazette_status, spec_in, to_status};
+use super::convert::{gazette_status, process_id_out, route_out, spec_in, to_status};
 use super::proto;
 use super::proto::journal_server::Journal as JournalService;
 
@@ -37,33 +41,62 @@ pub struct Broker {
     pub(super) settings: Arc<BrokerSettings>,
     /// Flips to true when the server shuts down; long-lived streams end then.
     pub(super) shutdown: watch::Receiver<bool>,
+    /// Which brokers serve which journal (default: this one, every journal).
+    pub(super) routes: Arc<dyn JournalRoutes>,
 }
 
 pub(super) type RespStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
 
-/// This process's ID in every route and header.
-pub(super) fn process_id() -> proto::process_spec::Id {
-    proto::process_spec::Id { zone: "local".into(), suffix: "streamsum-broker".into() }
+/// This process's ID in every route and header of a broker with [`LocalRoutes`].
+pub fn local_process_id() -> ProcessId {
+    ProcessId::new("local", "streamsum-broker")
 }
 
 impl Broker {
     /// A service over `storage`, stopping its streams when `shutdown` becomes true.
     pub fn new(storage: Arc<Storage>, settings: BrokerSettings, shutdown: watch::Receiver<bool>) -> Self {
-        Broker { storage, settings: Arc::new(settings), shutdown }
+        let routes = Arc::new(LocalRoutes::new(local_process_id(), settings.endpoint.clone()));
+        Broker { storage, settings: Arc::new(settings), shutdown, routes }
     }
 
-    /// The route of every journal: this process, primary.
-    pub(super) fn route(&self) -> proto::Route {
-        proto::Route { members: vec![process_id()], primary: 0, endpoints: vec![self.settings.endpoint.clone()] }
+    /// The same service, routing journals with `routes` instead of serving all of them.
+    pub fn with_routes(mut self, routes: Arc<dyn JournalRoutes>) -> Self {
+        self.routes = routes;
+        self
+    }
+
+    /// The current route of `journal`.
+    pub(super) fn route_of(&self, journal: &str) -> Route {
+        self.routes.route(journal)
+    }
+
+    /// This broker process.
+    pub(super) fn me(&self) -> &ProcessId {
+        self.routes.local()
+    }
+
+    /// The header route of responses that concern no one journal: this process.
+    fn local_route(&self) -> Route {
+        Route::single(self.routes.local().clone(), self.settings.endpoint.clone())
+    }
+
+    /// A response header at `revision` with `route`.
+    fn header_with(&self, route: &Route, revision: i64) -> proto::Header {
+        proto::Header {
+            process_id: Some(process_id_out(self.routes.local())),
+            route: Some(route_out(route)),
+            etcd: Some(proto::header::Etcd { cluster_id: 1, member_id: 1, revision: revision.max(1), raft_term: 1 }),
+        }
     }
 
     /// A response header at `revision`.
     pub(super) fn header_at(&self, revision: i64) -> proto::Header {
-        proto::Header {
-            process_id: Some(process_id()),
-            route: Some(self.route()),
-            etcd: Some(proto::header::Etcd { cluster_id: 1, member_id: 1, revision: revision.max(1), raft_term: 1 }),
-        }
+        self.header_with(&self.local_route(), revision)
+    }
+
+    /// A response header for a request about `journal`, naming its `route`.
+    pub(super) fn header_for(&self, route: &Route) -> proto::Header {
+        self.header_with(route, self.storage.revision())
     }
 
     /// A response header at the current revision.
@@ -148,3 +181,7 @@ fn apply_changes_in(req: proto::ApplyRequest) -> Result<Vec<ApplyChange>, Journa
         })
         .collect()
 }
+
+#[cfg(test)]
+#[path = "route_tests.rs"]
+mod route_tests;
