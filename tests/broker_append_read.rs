@@ -8,7 +8,7 @@ use std::time::Duration;
 use broker_support::*;
 use bytes::Bytes;
 use sha1::{Digest, Sha1};
-use streamsum_host::journal::{AppendRequest, ApplyChange, JournalClient, JournalError, LabelSelector, LabelSet, ReadRequest};
+use streamsum_host::journal::{AppendRequest, ApplyChange, JournalClient, JournalError, LabelSelector, LabelSet};
 use streamsum_host::service::proto;
 use streamsum_host::service::MAX_READ_CONTENT;
 
@@ -280,11 +280,16 @@ async fn reads_honour_end_offset_metadata_only_meta_suffix_and_the_head() {
     assert_eq!((meta.offset, meta.write_head, meta.fragment.unwrap().end), (4, 10, 10));
     assert!(s.message().await.unwrap().is_none());
 
-    // Offset -1 starts at the head: a blocking read there sees only new appends.
-    let mut tail = client.read(ReadRequest { journal: J.into(), offset: -1, block: true, end_offset: 0 });
+    // Offset -1 starts at the head: a blocking read there sees only new appends. The
+    // RPC's response headers come once the broker has resolved -1 to the head, so the
+    // append below cannot race ahead of it.
+    let req = proto::ReadRequest { journal: J.into(), offset: -1, block: true, ..Default::default() };
+    let mut tail = stub.read(req).await.unwrap().into_inner();
     client.append(AppendRequest::new(J, "new")).await.unwrap();
-    let chunk = futures::StreamExt::next(&mut tail).await.unwrap().unwrap();
-    assert_eq!((chunk.offset, &chunk.content[..], chunk.write_head), (10, &b"new"[..], 13));
+    let meta = tail.message().await.unwrap().unwrap();
+    assert_eq!((meta.offset, meta.write_head), (10, 13), "{meta:?}");
+    let chunk = if meta.content.is_empty() { tail.message().await.unwrap().unwrap() } else { meta };
+    assert_eq!((chunk.offset, &chunk.content[..]), (10, &b"new"[..]));
     broker.shutdown().await.unwrap();
 }
 
