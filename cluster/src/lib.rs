@@ -9,3 +9,5 @@
 //!
 //! This crate knows nothing of wasm, of journal storage or of shard stores: items are
 //! opaque names with a desired replication, and the host decodes their specs.
+
+pub mod allocator;
