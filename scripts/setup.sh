@@ -5,11 +5,12 @@
 # - Debian's RocksDB 7.8 (librocksdb-dev), linked by the rocksdb crate 0.21 through
 #   ROCKSDB_LIB_DIR instead of compiling RocksDB's C++ (which costs ~16 minutes cold);
 # - clang/libclang-dev (bindgen for librocksdb-sys), protobuf-compiler (tonic-build);
-# - chromium, the headless browser that tests the status page (tests/ops_page.rs).
+# - chromium, the headless browser that tests the status page (tests/ops_page.rs);
+# - etcd-server (3.4), the coordination store the cluster tests start on free ports.
 set -euo pipefail
 
 need_pkgs=()
-for pkg in clang libclang-dev librocksdb-dev protobuf-compiler pkg-config chromium; do
+for pkg in clang libclang-dev librocksdb-dev protobuf-compiler pkg-config chromium etcd-server; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_pkgs+=("$pkg")
 done
 if [ ${#need_pkgs[@]} -gt 0 ]; then
