@@ -110,6 +110,17 @@ fn the_broker_binary_serves_the_gazctl_commands_and_shuts_down_cleanly() {
     assert!(ok_stdout(broker.journals(&["apply", yaml.to_str().unwrap()], b"")).contains("applied 2 change"));
     let listed = ok_stdout(broker.journals(&["list", "--format", "tsv", "-l", "app.gazette.dev/tag=cli"], b""));
     assert_eq!(listed.lines().map(|l| l.split('\t').next().unwrap()).collect::<Vec<_>>(), ["tests/from-yaml"]);
+    // gazctl's tree format: children inherit the directory's labels and fragment.
+    let tree = dir.path().join("tree.yaml");
+    std::fs::write(
+        &tree,
+        "name: tests/tree/\nlabels:\n  - name: app.gazette.dev/tag\n    value: tree\nfragment:\n  length: 4096\nchildren:\n  - name: tests/tree/part-000\n  - name: tests/tree/part-001\n    fragment: {compression_codec: SNAPPY}\n",
+    )
+    .unwrap();
+    assert!(ok_stdout(broker.journals(&["apply", tree.to_str().unwrap()], b"")).contains("applied 2 change"));
+    let listed = ok_stdout(broker.journals(&["list", "--format", "json", "-l", "app.gazette.dev/tag=tree"], b""));
+    assert_eq!(listed.matches("\"length\":4096").count(), 2, "both children inherit the fragment length: {listed}");
+    assert!(listed.contains("tests/tree/part-000") && listed.contains("tests/tree/part-001"), "{listed}");
     let bad = dir.path().join("bad.yaml");
     std::fs::write(&bad, "- name: tests/x\n  fragment:\n    length: 12\n").unwrap();
     let out = broker.journals(&["apply", bad.to_str().unwrap()], b"");
@@ -130,7 +141,8 @@ fn the_broker_binary_serves_the_gazctl_commands_and_shuts_down_cleanly() {
     let out = broker.journals(&["read", "examples/stream-sum/sums", "--offset", "1000000"], b"");
     assert_eq!(out.stdout, b"tail\n");
     let listed = ok_stdout(broker.journals(&["list", "--format", "tsv", "--selector", "prefix=tests/"], b""));
-    assert_eq!(listed.lines().map(|l| l.split('\t').next().unwrap()).collect::<Vec<_>>(), ["tests/from-yaml"]);
+    let names: Vec<&str> = listed.lines().map(|l| l.split('\t').next().unwrap()).collect();
+    assert_eq!(names, ["tests/from-yaml", "tests/tree/part-000", "tests/tree/part-001"]);
     let status = broker.signal("-INT");
     assert!(status.success(), "clean exit on SIGINT: {status:?}");
 }

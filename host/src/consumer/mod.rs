@@ -6,7 +6,8 @@
 //! writes with the [`checkpoint`], and [`shard`] owns a shard's life: recovery from
 //! the checkpoint and the [`recovery`] log, restarts with backoff, shutdown; [`standby`]
 //! and [`slots`] are hot standbys and who holds which shard. [`status`] is what a shard reports.
-//! [`spec`] says what a shard is and what it runs with.
+//! [`spec`] says what a shard is and what it runs with; [`shardspace`] is how an
+//! operator declares shards (Gazette's `ShardSpec` and gazctl's `shards apply` files).
 //!
 //! Which shards a process runs is not decided here: a [`ShardAssignments`] source says
 //! ([`assignment`]; the embedded default is a fixed set), and the [`host`] starts and
@@ -24,6 +25,7 @@ pub mod recovery;
 #[cfg(test)]
 mod recovery_tests;
 pub mod shard;
+pub mod shardspace;
 pub mod slots;
 pub mod standby;
 pub mod source;
@@ -36,4 +38,5 @@ pub use shard::run_shard;
 pub use spec::{recovery_log_for, shard_id_for, ShardEnv, ShardSpec};
 pub use assignment::{FixedAssignments, ShardAssignments};
 pub use host::{RunShard, ShardHost, SHARD_STOP_GRACE};
+pub use shardspace::{parse_shard_set, DeclaredShard, ShardChange};
 pub use status::{ShardList, ShardState, ShardStatus, StatusSnapshot};

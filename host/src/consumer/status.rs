@@ -84,6 +84,9 @@ pub struct ShardStatus {
     inner: Mutex<StatusSnapshot>,
     /// Transactions committed, readable without the lock (backoff resets on progress).
     transactions: AtomicU64,
+    /// Bumped after every change, for whoever waits on one (`Shard/Stat` waiting for
+    /// a read-through offset, the cluster reporting a replica's status to etcd).
+    changes: tokio::sync::watch::Sender<u64>,
 }
 
 impl ShardStatus {
@@ -106,12 +109,22 @@ impl ShardStatus {
                 gave_up: false,
             }),
             transactions: AtomicU64::new(0),
+            changes: tokio::sync::watch::Sender::new(0),
         }
     }
 
     fn with<R>(&self, f: impl FnOnce(&mut StatusSnapshot) -> R) -> R {
-        let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        f(&mut guard)
+        let r = {
+            let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut guard)
+        };
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
+        r
+    }
+
+    /// A receiver that sees every later change of the status.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
     }
 
     /// Sets the state.
@@ -195,6 +208,6 @@ impl ShardStatus {
 
     /// A copy of the status.
     pub fn snapshot(&self) -> StatusSnapshot {
-        self.with(|s| s.clone())
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }

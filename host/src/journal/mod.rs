@@ -8,9 +8,10 @@
 
 mod client;
 pub mod defaults;
-mod duration;
+pub mod duration;
 mod error;
 mod fragment;
+pub mod journalspace;
 mod log;
 mod prune;
 mod labels;

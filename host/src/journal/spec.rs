@@ -71,7 +71,7 @@ impl Codec {
 
 /// Fragment settings of a journal (`JournalSpec.Fragment`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct FragmentSpec {
     /// Target content length of each fragment: a local fragment file is closed and a
     /// new one begun once it reaches this length.
@@ -123,7 +123,7 @@ pub mod flags {
 
 /// A journal's spec (`JournalSpec`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct JournalSpec {
     /// Path-like journal name.
     pub name: String,

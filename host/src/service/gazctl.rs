@@ -7,13 +7,13 @@
 use std::io::{Read, Write};
 use std::path::PathBuf;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use clap::{Args, Subcommand};
 use futures::StreamExt;
-use serde::Deserialize;
 
 use crate::journal::selector::parse_selector;
-use crate::journal::{AppendRequest, ApplyChange, JournalClient, JournalError, JournalSpec, ReadRequest};
+use crate::journal::journalspace::{parse_journal_tree, JournalChange};
+use crate::journal::{AppendRequest, ApplyChange, JournalClient, JournalError, ReadRequest};
 
 use super::GrpcJournalClient;
 
@@ -80,20 +80,10 @@ pub enum JournalsCommand {
     },
     /// Create, update or delete journals from a YAML or JSON list of specs.
     Apply {
-        /// The file; each entry is a journal spec, or `{"name": …, "delete": true}`.
+        /// The file: gazctl's journal tree (`name:`, shared fields, `children:`; a node
+        /// with `delete: true` deletes its journals) or a list of journal specs.
         file: PathBuf,
     },
-}
-
-/// One entry of an apply file.
-#[derive(Debug, Deserialize)]
-struct ApplyEntry {
-    /// The spec.
-    #[serde(flatten)]
-    spec: JournalSpec,
-    /// Delete the journal instead.
-    #[serde(default)]
-    delete: bool,
 }
 
 /// Runs a `journals` subcommand.
@@ -163,18 +153,18 @@ async fn append(client: &GrpcJournalClient, journal: String) -> anyhow::Result<(
 async fn apply(client: &GrpcJournalClient, file: &std::path::Path) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let value = super::yaml::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-    let entries: Vec<ApplyEntry> = serde_json::from_value(value)
-        .with_context(|| format!("{}: expected a YAML or JSON list of journal specs", file.display()))?;
-    if entries.is_empty() {
-        bail!("{}: no journal specs", file.display());
-    }
+    let entries = parse_journal_tree(&value).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
     let current = client.list(Default::default()).await.context("listing current journals")?;
     let revision_of = |name: &str| current.iter().find(|j| j.spec.name == name).map(|j| j.mod_revision);
     let changes: Vec<ApplyChange> = entries
         .into_iter()
-        .map(|e| match (e.delete, revision_of(&e.spec.name)) {
-            (true, rev) => ApplyChange::Delete { expect_mod_revision: rev.unwrap_or(-1), journal: e.spec.name },
-            (false, rev) => ApplyChange::Upsert { expect_mod_revision: rev.unwrap_or(0), spec: e.spec },
+        .map(|e| match e {
+            JournalChange::Delete(journal) => {
+                ApplyChange::Delete { expect_mod_revision: revision_of(&journal).unwrap_or(-1), journal }
+            }
+            JournalChange::Upsert(spec) => {
+                ApplyChange::Upsert { expect_mod_revision: revision_of(&spec.name).unwrap_or(0), spec }
+            }
         })
         .collect();
     let n = changes.len();
