@@ -205,10 +205,26 @@ fn journals_list_prints_a_table_or_json() {
     };
     let table = shards("table");
     let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
-    assert_eq!(header[..6], ["ID", "STATUS", "PLUGIN", "READ-THROUGH", "LAG", "LAST-COMMIT"], "{table}");
+    assert_eq!(header[..7], ["ID", "STATUS", "ROUTE", "PLUGIN", "READ-THROUGH", "LAG", "LAST-COMMIT"], "{table}");
     let row: Vec<&str> = table.lines().find(|l| l.starts_with("chunks-part-003")).unwrap().split_whitespace().collect();
-    assert_eq!((row[3], row[4]), ("0", "0"), "read-through and lag of an idle shard:\n{table}");
-    assert_eq!(shards("json").matches("\"lag\":0").count(), 8);
+    assert_eq!((row[4], row[5]), ("0", "0"), "read-through and lag of an idle shard:\n{table}");
+    assert_eq!(row[2], format!("local#streamsum-broker:{}", row[1]), "the route (Shard/List) agrees with the status:\n{table}");
+    let json = shards("json");
+    assert_eq!(json.matches("\"lag\":0").count(), 8);
+    assert_eq!(json.matches("\"suffix\":\"streamsum-broker\"").count(), 8, "every shard is routed here: {json}");
+
+    // The embedded host's shards are fixed: apply says so, after checking the file.
+    let apply = |text: &str| {
+        let file = dir.path().join("shards.yaml");
+        std::fs::write(&file, text).unwrap();
+        output(Command::new(host_bin()).args(["shards", "apply", "--broker", &host.url]).arg(&file))
+    };
+    let good = "common:\n  recovery_log_prefix: examples/stream-sum/recovery-logs\n  max_txn_duration: 1s\nshards:\n- id: chunks-part-009\n  sources: [journal: examples/stream-sum/chunks/part-009]\n";
+    let out = apply(good);
+    assert!(!out.status.success());
+    assert!(describe(&out).contains("fixed when it starts") && describe(&out).contains("--etcd"), "{}", describe(&out));
+    let out = apply("shards:\n- id: chunks-part-009\n  sources: [journal: examples/stream-sum/chunks/part-009]\n");
+    assert!(describe(&out).contains("shards.yaml: shard \"chunks-part-009\": recovery_log_prefix is required"), "{}", describe(&out));
     let tsv = list(&["--format", "tsv", "-l", "name=examples/stream-sum/sums"]);
     assert_eq!(tsv.split('\t').take(2).collect::<Vec<_>>(), ["examples/stream-sum/sums", "0"], "{tsv}");
 }

@@ -18,15 +18,18 @@ use anyhow::{bail, Context};
 use clap::Args;
 use tokio::sync::watch;
 
+use crate::consumer::directory::FixedDirectory;
+use crate::consumer::shardspace::Source;
 use crate::consumer::{
-    recovery_log_for, run_shard, shard_id_for, FixedAssignments, RunShard, ShardEnv, ShardHost, ShardList, ShardSpec,
-    StatusSnapshot,
+    recovery_log_for, run_shard, shard_id_for, DeclaredShard, FixedAssignments, RunShard, ShardEnv, ShardHost, ShardList,
+    ShardSpec, StatusSnapshot,
 };
-use crate::journal::defaults::{DEFAULT_PARTITIONS, MESSAGE_TYPE};
+use crate::journal::defaults::{DEFAULT_PARTITIONS, MESSAGE_TYPE, PREFIX};
 use crate::journal::{JournalClient, LabelSelector, LabelSet};
 use crate::runtime::{plugin_watch, ComponentCache, PluginEngine, Reloader, SummerPlugin};
 use crate::service::control::Control;
-use crate::service::{EmbeddedBroker, EmbeddedOptions, GrpcJournalClient};
+use crate::service::shard_api::ShardApi;
+use crate::service::{EmbeddedBroker, EmbeddedOptions, GrpcJournalClient, HostServices};
 
 /// Arguments of the main service.
 #[derive(Debug, Clone, Args)]
@@ -171,21 +174,22 @@ impl Service {
         let shard_list: ShardList = Arc::default();
         let app_path = std::path::absolute(&app).unwrap_or_else(|_| app.clone());
         let control = Control::new(reloader.clone(), app_path, shard_list.clone());
+        let me = crate::service::local_process_id();
 
+        let mut directory = None;
         let (broker, client): (Option<EmbeddedBroker>, Arc<dyn JournalClient>) = match &args.broker {
             Some(url) => (None, Arc::new(GrpcJournalClient::new(url)?)),
             None => {
                 let listener = tokio::net::TcpListener::bind(args.listen)
                     .await
                     .with_context(|| format!("binding --listen {}", args.listen))?;
+                let endpoint = format!("http://{}", listener.local_addr().context("listener address")?);
+                let fixed = Arc::new(FixedDirectory::new(me.clone(), endpoint, shard_list.clone()));
+                directory = Some(fixed.clone());
+                let shards = ShardApi::new(fixed, shard_list.clone(), me.clone()).into_server();
                 let opts = EmbeddedOptions { partitions: args.partitions, ..EmbeddedOptions::default() };
-                let broker = EmbeddedBroker::start_with_control(
-                    &args.data_dir.join("broker"),
-                    listener,
-                    opts,
-                    Some(control.into_server()),
-                )
-                .await?;
+                let host = HostServices { control: control.into_server(), shards };
+                let broker = EmbeddedBroker::start_with_host(&args.data_dir.join("broker"), listener, opts, Some(host)).await?;
                 let client = Arc::new(broker.client());
                 (Some(broker), client)
             }
@@ -198,7 +202,10 @@ impl Service {
             plugins.insert(shard, other);
         }
         let client = crate::ops::MeteredClient::wrap(client);
-        let shards = start_shards(args, client.clone(), plugin, plugins, &reloader, shard_list.clone()).await?;
+        let (shards, declared) = start_shards(args, client.clone(), plugin, plugins, &reloader, shard_list.clone()).await?;
+        if let Some(directory) = directory {
+            directory.declare(declared);
+        }
         plugin_watch::spawn(reloader, app, shutdown_rx).context("watching --app for new versions")?;
         Ok(Service { broker, client, shards, shard_list, shutdown })
     }
@@ -240,7 +247,8 @@ impl Service {
 }
 
 /// Lists the chunk partitions (retrying while the broker is unreachable) and starts a
-/// shard for each: the embedded default's fixed assignment.
+/// shard for each: the embedded default's fixed assignment. Returns the shard host
+/// and the shards as declared (what `Shard/List` reports).
 async fn start_shards(
     args: &AppArgs,
     client: Arc<dyn JournalClient>,
@@ -248,7 +256,7 @@ async fn start_shards(
     plugins: BTreeMap<String, SummerPlugin>,
     reloader: &Arc<Reloader>,
     list: ShardList,
-) -> anyhow::Result<ShardHost> {
+) -> anyhow::Result<(ShardHost, Vec<DeclaredShard>)> {
     let all = list_retrying(&*client, LabelSelector::default()).await?;
     let chunk_type = LabelSelector::including(LabelSet::from_pairs([(MESSAGE_TYPE, "stream_sum.Chunk")]));
     let partitions: Vec<String> =
@@ -260,17 +268,19 @@ async fn start_shards(
     if let Some(unknown) = plugins.keys().find(|s| !ids.contains(*s)) {
         bail!("--app-for names shard {unknown}, which does not exist (shards: {})", ids.into_iter().collect::<Vec<_>>().join(", "));
     }
-    let specs: Vec<ShardSpec> = partitions
+    let declared: Vec<DeclaredShard> = partitions
         .into_iter()
-        .map(|source| ShardSpec {
+        .map(|source| DeclaredShard {
             id: shard_id_for(&source),
-            source,
+            sources: vec![Source { journal: source, min_offset: 0 }],
+            recovery_log_prefix: format!("{PREFIX}recovery-logs"),
             min_txn_duration: args.min_txn_duration,
             max_txn_duration: args.max_txn_duration,
-            ring_size: 0,
-            max_failures: args.sandbox.max_shard_failures,
+            hot_standbys: args.hot_standbys as u32,
+            ..DeclaredShard::default()
         })
         .collect();
+    let specs: Vec<ShardSpec> = declared.iter().map(|d| d.runtime(args.sandbox.max_shard_failures)).collect();
     let envs = ShardEnvs {
         client,
         plugin,
@@ -290,7 +300,7 @@ async fn start_shards(
         crate::metrics::register_shard(&spec.id);
         Box::pin(run_shard(spec, env, status, stop))
     });
-    Ok(ShardHost::start(Arc::new(FixedAssignments::new(specs)), run, list))
+    Ok((ShardHost::start(Arc::new(FixedAssignments::new(specs)), run, list), declared))
 }
 
 /// What every shard of this process runs with; [`ShardEnvs::env_for`] makes one

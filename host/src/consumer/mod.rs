@@ -16,6 +16,7 @@ pub mod app;
 pub mod assignment;
 pub mod baseline;
 pub mod checkpoint;
+pub mod directory;
 pub mod host;
 #[cfg(test)]
 mod exactly_once_props;

@@ -1,6 +1,7 @@
-//! `streamsum-host plugins reload` and `streamsum-host shards list`: the client side of
-//! the host's `streamsum.Control` service (issue 7), as `gazctl.rs` is of
-//! `protocol.Journal`. Gazette's `gazctl shards list` prints a similar table.
+//! `streamsum-host plugins reload`, `shards list` and `shards apply`: the client side of
+//! the host's `streamsum.Control` service (issue 7) and of Gazette's `consumer.Shard`
+//! service, as `gazctl.rs` is of `protocol.Journal`. Gazette's `gazctl shards list`
+//! prints a similar table; `shards apply` reads gazctl's shard-set files.
 
 use std::path::PathBuf;
 use std::time::{Duration, UNIX_EPOCH};
@@ -10,6 +11,9 @@ use clap::{Args, Subcommand, ValueEnum};
 use tonic::transport::{Channel, Endpoint};
 
 use super::control::{pb, ControlClient};
+use super::proto::consumer as pc;
+use super::shard_api::ShardClient;
+use crate::consumer::ShardChange;
 
 /// Arguments of `streamsum-host plugins`.
 #[derive(Debug, Args)]
@@ -54,6 +58,13 @@ pub enum ShardsCommand {
         /// Output format.
         #[arg(long, env = "SHARDS_FORMAT", value_enum, default_value_t = Format::Table)]
         format: Format,
+    },
+    /// Create, update or delete shards from gazctl's YAML (or JSON) shard set:
+    /// `common:` fields every shard inherits, and `shards:`, each a spec or
+    /// `{id: …, delete: true}`.
+    Apply {
+        /// The file.
+        file: PathBuf,
     },
 }
 
@@ -108,7 +119,10 @@ pub async fn run_plugins(args: PluginsArgs) -> anyhow::Result<()> {
 /// # Errors
 /// The host is unreachable or does not serve the control service.
 pub async fn run_shards(args: ShardsArgs) -> anyhow::Result<()> {
-    let ShardsCommand::List { format } = args.command;
+    let format = match args.command {
+        ShardsCommand::List { format } => format,
+        ShardsCommand::Apply { file } => return apply(&args.broker, &file).await,
+    };
     let mut client = connect(&args.broker).await?;
     let resp = client
         .list_shards(pb::ListShardsRequest {})
@@ -116,11 +130,91 @@ pub async fn run_shards(args: ShardsArgs) -> anyhow::Result<()> {
         .with_context(|| format!("ListShards on {}", args.broker))?
         .into_inner();
     let lags = lags(&args.broker, &resp).await;
+    let routes = routes(&args.broker, &resp).await;
     match format {
-        Format::Json => println!("{}", to_json(&resp, &lags)),
-        Format::Table => print!("{}", table(&resp, &lags)),
+        Format::Json => println!("{}", to_json(&resp, &lags, &routes)),
+        Format::Table => print!("{}", table(&resp, &lags, &routes)),
     }
     Ok(())
+}
+
+/// Each shard's route as `Shard/List` reports it (`None` where the host does not
+/// serve the Shard service or does not know the shard).
+async fn routes(broker: &str, resp: &pb::ListShardsResponse) -> Vec<Option<pc::list_response::Shard>> {
+    let listed = match shard_client(broker).await {
+        Ok(mut c) => c.list(pc::ListRequest::default()).await.ok().map(|r| r.into_inner().shards),
+        Err(_) => None,
+    };
+    let listed = listed.unwrap_or_default();
+    resp.shards.iter().map(|s| listed.iter().find(|l| l.spec.as_ref().is_some_and(|spec| spec.id == s.id)).cloned()).collect()
+}
+
+/// `zone#suffix` of each route member with its replica status, primary first.
+fn route_text(shard: &Option<pc::list_response::Shard>) -> String {
+    let Some(shard) = shard else { return "?".into() };
+    let Some(route) = &shard.route else { return "-".into() };
+    let mut members: Vec<(bool, String)> = route
+        .members
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let code = shard.status.get(i).map(|r| pc::replica_status::Code::try_from(r.code).map_or("?", |c| c.as_str_name()));
+            (i as i32 == route.primary, format!("{}#{}:{}", m.zone, m.suffix, code.unwrap_or("-")))
+        })
+        .collect();
+    members.sort_by_key(|(primary, _)| !primary);
+    if members.is_empty() {
+        return "-".into();
+    }
+    members.into_iter().map(|(_, m)| m).collect::<Vec<_>>().join(",")
+}
+
+async fn shard_client(url: &str) -> anyhow::Result<ShardClient<Channel>> {
+    let endpoint = Endpoint::from_shared(url.to_string()).with_context(|| format!("--broker {url:?} is not a URL"))?;
+    let channel = endpoint
+        .connect_timeout(Duration::from_secs(5))
+        .connect()
+        .await
+        .with_context(|| format!("connecting to the host at {url}"))?;
+    Ok(ShardClient::new(channel))
+}
+
+/// `shards apply FILE`: reads the shard set, reads current revisions with
+/// `Shard/List`, and applies every change in one `Shard/Apply`.
+async fn apply(broker: &str, file: &std::path::Path) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let doc = super::yaml::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    let changes = crate::consumer::parse_shard_set(&doc).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    let mut client = shard_client(broker).await?;
+    let current = client.list(pc::ListRequest::default()).await.with_context(|| format!("Shard/List on {broker}"))?.into_inner();
+    let revision_of = |id: &str| {
+        current.shards.iter().find(|s| s.spec.as_ref().is_some_and(|spec| spec.id == id)).map(|s| s.mod_revision)
+    };
+    let mut request = pc::ApplyRequest::default();
+    for change in &changes {
+        let expect = revision_of(change.id());
+        request.changes.push(match change {
+            ShardChange::Upsert(spec) => pc::apply_request::Change {
+                expect_mod_revision: expect.unwrap_or(0),
+                upsert: Some(super::shard_api::shard_spec_out(spec)),
+                ..Default::default()
+            },
+            ShardChange::Delete(id) => {
+                let Some(expect) = expect else { bail!("{}: cannot delete shard {id:?}: it does not exist", file.display()) };
+                pc::apply_request::Change { expect_mod_revision: expect, delete: id.clone(), ..Default::default() }
+            }
+        });
+    }
+    let resp = client.apply(request).await.map_err(|s| anyhow::anyhow!("{}: {}", file.display(), s.message()))?.into_inner();
+    match pc::Status::try_from(resp.status) {
+        Ok(pc::Status::Ok) => {
+            let revision = resp.header.and_then(|h| h.etcd).map_or(0, |e| e.revision);
+            println!("applied {} change(s) at revision {revision}", changes.len());
+            Ok(())
+        }
+        Ok(status) => bail!("{}: Shard/Apply answered {} (someone changed the shards meanwhile? list and retry)", file.display(), status.as_str_name()),
+        Err(_) => bail!("{}: Shard/Apply answered unknown status {}", file.display(), resp.status),
+    }
 }
 
 fn last_commit(ms: i64) -> String {
@@ -144,14 +238,16 @@ async fn lags(broker: &str, resp: &pb::ListShardsResponse) -> Vec<Option<i64>> {
     resp.shards.iter().map(|s| head(&s.id).map(|h| (h - s.read_through).max(0))).collect()
 }
 
-fn table(resp: &pb::ListShardsResponse, lags: &[Option<i64>]) -> String {
-    let mut rows = vec![["ID", "STATUS", "PLUGIN", "READ-THROUGH", "LAG", "LAST-COMMIT", "SWAPS", "ROLLBACKS", "LAST-ERROR", "NOTE"]
-        .map(String::from)
-        .to_vec()];
-    for (s, lag) in resp.shards.iter().zip(lags) {
+fn table(resp: &pb::ListShardsResponse, lags: &[Option<i64>], routes: &[Option<pc::list_response::Shard>]) -> String {
+    let mut rows =
+        vec![["ID", "STATUS", "ROUTE", "PLUGIN", "READ-THROUGH", "LAG", "LAST-COMMIT", "SWAPS", "ROLLBACKS", "LAST-ERROR", "NOTE"]
+            .map(String::from)
+            .to_vec()];
+    for ((s, lag), route) in resp.shards.iter().zip(lags).zip(routes) {
         rows.push(vec![
             s.id.clone(),
             s.status.clone(),
+            route_text(route),
             s.plugin.clone(),
             s.read_through.to_string(),
             lag.map(|l| l.to_string()).unwrap_or_else(|| "?".into()),
@@ -162,7 +258,7 @@ fn table(resp: &pb::ListShardsResponse, lags: &[Option<i64>]) -> String {
             if s.note.is_empty() { "-".into() } else { s.note.replace('\n', " ") },
         ]);
     }
-    let widths: Vec<usize> = (0..10).map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..11).map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0)).collect();
     let mut out = String::new();
     for row in rows {
         let cells: Vec<String> = row.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
@@ -173,15 +269,17 @@ fn table(resp: &pb::ListShardsResponse, lags: &[Option<i64>]) -> String {
     out
 }
 
-fn to_json(resp: &pb::ListShardsResponse, lags: &[Option<i64>]) -> serde_json::Value {
+fn to_json(resp: &pb::ListShardsResponse, lags: &[Option<i64>], routes: &[Option<pc::list_response::Shard>]) -> serde_json::Value {
     let shards: Vec<serde_json::Value> = resp
         .shards
         .iter()
         .zip(lags)
-        .map(|(s, lag)| {
+        .zip(routes)
+        .map(|((s, lag), route)| {
             serde_json::json!({
                 "id": s.id,
                 "status": s.status,
+                "route": route.as_ref().map(route_json),
                 "plugin": s.plugin,
                 "read_through": s.read_through,
                 "lag": lag,
@@ -196,6 +294,21 @@ fn to_json(resp: &pb::ListShardsResponse, lags: &[Option<i64>]) -> serde_json::V
         })
         .collect();
     serde_json::json!({ "plugin": resp.plugin, "swaps": resp.swaps, "rollbacks": resp.rollbacks, "shards": shards })
+}
+
+/// A listed shard's route and replica statuses as JSON.
+fn route_json(shard: &pc::list_response::Shard) -> serde_json::Value {
+    let route = shard.route.clone().unwrap_or_default();
+    let replicas: Vec<serde_json::Value> = route
+        .members
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let status = shard.status.get(i).map(|r| pc::replica_status::Code::try_from(r.code).map_or("?", |c| c.as_str_name()));
+            serde_json::json!({"zone": m.zone, "suffix": m.suffix, "endpoint": route.endpoints.get(i), "status": status, "primary": i as i32 == route.primary})
+        })
+        .collect();
+    serde_json::json!({"revision": shard.mod_revision, "replicas": replicas})
 }
 
 #[cfg(test)]
@@ -217,24 +330,24 @@ mod tests {
 
     #[test]
     fn the_table_says_why_a_shard_is_idle() {
-        let table = table(&idle_shard(), &[Some(0)]);
+        let table = table(&idle_shard(), &[Some(0)], &[None]);
         let mut lines = table.lines();
         let header = lines.next().unwrap();
         let row = lines.next().unwrap();
         assert!(header.ends_with("LAST-ERROR  NOTE"), "{table}");
-        assert!(row.starts_with("chunks-part-001  IDLE"), "{table}");
+        assert!(row.starts_with("chunks-part-001  IDLE    ?"), "{table}");
         assert!(row.ends_with("-           idle: all 1 standby slot(s) are held by live processes (1a2b)"), "{table}");
         assert_eq!(header.find("NOTE"), row.find("idle:"), "columns are aligned:\n{table}");
     }
 
     #[test]
     fn the_json_says_why_a_shard_is_idle_and_omits_an_empty_note() {
-        let json = to_json(&idle_shard(), &[None]);
+        let json = to_json(&idle_shard(), &[None], &[None]);
         assert_eq!(json["shards"][0]["status"], "IDLE");
         assert_eq!(json["shards"][0]["note"], "idle: all 1 standby slot(s) are held by live processes (1a2b)");
         let mut primary = idle_shard();
         primary.shards[0].status = "PRIMARY".into();
         primary.shards[0].note.clear();
-        assert!(to_json(&primary, &[None])["shards"][0]["note"].is_null());
+        assert!(to_json(&primary, &[None], &[None])["shards"][0]["note"].is_null());
     }
 }

@@ -63,6 +63,14 @@ pub struct EmbeddedBroker {
     grace: std::time::Duration,
 }
 
+/// The gRPC services of a shard host, served next to the broker's.
+pub struct HostServices {
+    /// `streamsum.Control`: plugin reloads and shard progress (issue 7).
+    pub control: super::control::ControlServer<super::control::Control>,
+    /// Gazette's `consumer.Shard`: shard specs, routes and status.
+    pub shards: super::shard_api::ShardServer<super::shard_api::ShardApi>,
+}
+
 impl EmbeddedBroker {
     /// Opens the storage in `data_dir`, creates the stream-sum journals if missing,
     /// and serves gRPC on `listener`.
@@ -70,20 +78,24 @@ impl EmbeddedBroker {
     /// # Errors
     /// Storage that cannot be opened or journals that cannot be created.
     pub async fn start(data_dir: &Path, listener: TcpListener, opts: EmbeddedOptions) -> anyhow::Result<Self> {
-        Self::start_with_control(data_dir, listener, opts, None).await
+        Self::start_with_host(data_dir, listener, opts, None).await
     }
 
-    /// As [`EmbeddedBroker::start`], also serving the host's `streamsum.Control`
-    /// service (issue 7) on the same address.
+    /// As [`EmbeddedBroker::start`], also serving the shard host's services on the
+    /// same address.
     ///
     /// # Errors
     /// See [`EmbeddedBroker::start`].
-    pub async fn start_with_control(
+    pub async fn start_with_host(
         data_dir: &Path,
         listener: TcpListener,
         opts: EmbeddedOptions,
-        control: Option<super::control::ControlServer<super::control::Control>>,
+        host: Option<HostServices>,
     ) -> anyhow::Result<Self> {
+        let (control, shards) = match host {
+            Some(h) => (Some(h.control), Some(h.shards)),
+            None => (None, None),
+        };
         let dir = data_dir.to_path_buf();
         let storage = tokio::task::spawn_blocking(move || Storage::open(&dir))
             .await?
@@ -107,6 +119,7 @@ impl EmbeddedBroker {
                 .add_service(service)
                 .add_service(super::admin::Admin::server(storage.clone()))
                 .add_optional_service(control)
+                .add_optional_service(shards)
                 // TCP_NODELAY on every accepted connection: without it, Nagle's
                 // algorithm holds a small response (an append's ack, a read's next
                 // frame) until the peer's delayed ACK, about 40 ms on Linux, which

@@ -2,7 +2,8 @@
 //!
 //! The broker side ([`Broker`], [`EmbeddedBroker`]) serves the journal storage to
 //! gazctl, Gazette's Go client and our own [`GrpcJournalClient`]; the client side
-//! lets the host run against any Gazette-protocol broker. Only this module names tonic.
+//! lets the host run against any Gazette-protocol broker. [`shard_api`] is Gazette's
+//! consumer `Shard` service. Only this module names tonic.
 
 pub mod admin;
 mod append_api;
@@ -17,10 +18,11 @@ mod list_api;
 pub mod proto;
 mod read_api;
 mod server;
+pub mod shard_api;
 mod yaml;
 
 pub use client::{GrpcJournalClient, APPEND_FRAME};
-pub use embedded::{EmbeddedBroker, EmbeddedOptions, DEFAULT_MAX_APPEND_BYTES, MAX_FRAME_BYTES, SHUTDOWN_GRACE};
+pub use embedded::{EmbeddedBroker, EmbeddedOptions, HostServices, DEFAULT_MAX_APPEND_BYTES, MAX_FRAME_BYTES, SHUTDOWN_GRACE};
 pub use list_api::LIST_PAGE;
 pub use read_api::MAX_READ_CONTENT;
 pub use server::{local_process_id, Broker, BrokerSettings};
