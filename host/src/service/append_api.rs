@@ -6,7 +6,8 @@
 //! the broker's limit; only after the empty "commit" frame and a clean end of stream
 //! is it appended (and acknowledged once durable). An end of stream without the
 //! empty frame, or a client error, rolls the append back: nothing is written. An
-//! append at a broker that is not the journal's primary is answered at once with
+//! append at a broker that is not the journal's primary is proxied to the primary, or,
+//! with `do_not_proxy` (or no primary), answered at once with
 //! `NOT_JOURNAL_PRIMARY_BROKER` (or `NO_JOURNAL_PRIMARY_BROKER`) and the route.
 
 use bytes::BytesMut;
@@ -25,9 +26,13 @@ impl Broker {
             .await?
             .ok_or_else(|| Status::invalid_argument("append stream ended before its first frame"))?;
         let suspend = first.suspend;
+        let raw_first = first.clone();
         let mut req = first_frame(first).map_err(|e| to_status(&e))?;
         let route = self.route_of(&req.journal);
         if let Err(misrouted) = check_append(&route, self.me()) {
+            if let Some(endpoint) = super::proxy::target(&route, false).filter(|_| !raw_first.do_not_proxy) {
+                return self.proxy.append(endpoint, raw_first, stream).await;
+            }
             let header = Some(self.header_for(&route));
             return Ok(proto::AppendResponse { status: misrouted_status(misrouted) as i32, header, ..Default::default() });
         }

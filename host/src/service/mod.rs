@@ -16,6 +16,7 @@ pub mod gazctl;
 pub mod list_format;
 mod list_api;
 pub mod proto;
+mod proxy;
 mod read_api;
 mod server;
 pub mod shard_api;

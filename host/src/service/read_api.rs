@@ -4,8 +4,9 @@
 //! gets a metadata frame (`offset`, `write_head`, `fragment`) followed by content
 //! frames carrying only `offset` and non-empty `content`. A non-blocking read at the
 //! head ends with an `OFFSET_NOT_YET_AVAILABLE` frame; an unknown journal is answered
-//! by a single `JOURNAL_NOT_FOUND` frame, a journal this broker is no member of by a
-//! single `NOT_JOURNAL_BROKER` frame whose header has the journal's route.
+//! by a single `JOURNAL_NOT_FOUND` frame. A read of a journal this broker is no member
+//! of is proxied to one that is, or, with `do_not_proxy`, answered by a single
+//! `NOT_JOURNAL_BROKER` frame whose header has the journal's route.
 
 use futures::StreamExt;
 use tokio::sync::mpsc;
@@ -23,13 +24,17 @@ use super::server::{journal_base, Broker, RespStream};
 pub const MAX_READ_CONTENT: usize = 32 * 1024 - 32;
 
 impl Broker {
-    pub(super) fn serve_read(&self, req: proto::ReadRequest) -> Result<RespStream<proto::ReadResponse>, Status> {
+    pub(super) async fn serve_read(&self, req: proto::ReadRequest) -> Result<RespStream<proto::ReadResponse>, Status> {
         let journal = journal_base(&req.journal).to_string();
         let read = ReadRequest { journal, offset: req.offset, block: req.block, end_offset: req.end_offset };
         let (tx, rx) = mpsc::channel(16);
         let route = self.route_of(&read.journal);
         let header = self.header_for(&route);
         if let Err(misrouted) = check_read(&route, self.me()) {
+            if let Some(endpoint) = super::proxy::target(&route, true).filter(|_| !req.do_not_proxy) {
+                let frames = self.proxy.read(endpoint, req.clone()).await?;
+                return Ok(Box::pin(frames));
+            }
             let frame = proto::ReadResponse { status: misrouted_status(misrouted) as i32, header: Some(header), ..Default::default() };
             tokio::spawn(async move { tx.send(Ok(frame)).await });
             return Ok(Box::pin(ReceiverStream::new(rx)));

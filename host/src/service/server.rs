@@ -5,9 +5,9 @@
 //! `read_api` and `append_api`. A journal's route comes from the broker's
 //! [`JournalRoutes`]: by default [`LocalRoutes`], which names this process as the only
 //! member and primary of every route; Read and Append of a journal this broker does not
-//! serve are answered with Gazette's `NOT_JOURNAL_BROKER` / `NOT_JOURNAL_PRIMARY_BROKER`
-//! and the route to go to (Gazette's `do_not_proxy` behaviour; proxying comes with the
-//! cluster). Headers carry constant Etcd ids and the storage's revision, which is what
+//! serve are proxied to the broker that does (`proxy.rs`), or, with `do_not_proxy`,
+//! answered with Gazette's `NOT_JOURNAL_BROKER` / `NOT_JOURNAL_PRIMARY_BROKER` and the
+//! route to go to. Headers carry constant Etcd ids and the storage's revision, which is what
 //! Gazette's Go client validates.
 
 use std::pin::Pin;
@@ -43,6 +43,8 @@ pub struct Broker {
     pub(super) shutdown: watch::Receiver<bool>,
     /// Which brokers serve which journal (default: this one, every journal).
     pub(super) routes: Arc<dyn JournalRoutes>,
+    /// Channels to the brokers requests are proxied to.
+    pub(super) proxy: Arc<super::proxy::ProxyPool>,
 }
 
 pub(super) type RespStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
@@ -56,7 +58,7 @@ impl Broker {
     /// A service over `storage`, stopping its streams when `shutdown` becomes true.
     pub fn new(storage: Arc<Storage>, settings: BrokerSettings, shutdown: watch::Receiver<bool>) -> Self {
         let routes = Arc::new(LocalRoutes::new(local_process_id(), settings.endpoint.clone()));
-        Broker { storage, settings: Arc::new(settings), shutdown, routes }
+        Broker { storage, settings: Arc::new(settings), shutdown, routes, proxy: Arc::default() }
     }
 
     /// The same service, routing journals with `routes` instead of serving all of them.
@@ -139,7 +141,7 @@ impl JournalService for Broker {
     }
 
     async fn read(&self, request: Request<proto::ReadRequest>) -> Result<Response<Self::ReadStream>, Status> {
-        self.serve_read(request.into_inner()).map(Response::new)
+        self.serve_read(request.into_inner()).await.map(Response::new)
     }
 
     async fn append(&self, request: Request<Streaming<proto::AppendRequest>>) -> Result<Response<proto::AppendResponse>, Status> {
