@@ -6,11 +6,11 @@
 #   scripts/bench.sh --reps 3 --only e2e,journal
 #
 # Sets up (scripts/setup.sh), builds the guests and a release build of the host
-# (with the native summer), the bench_summer example, the swap bench and the suite;
+# (with the native summer), the bench crate's suite and bench_summer, the swap bench;
 # copies the binaries and guests to a private directory (so that other builds in a
 # shared target directory cannot replace them mid-run); runs the suite. It writes
 # bench/results/latest.json, latest.md and the SVG plots, and prints a table.
-# Other flags go to the suite (host/examples/bench_suite/main.rs).
+# Other flags go to the suite (bench/src/main.rs; one file per step in bench/src/steps/).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -22,12 +22,8 @@ cd "$root"
 "$root/scripts/build-guests.sh" >/dev/null
 
 echo "bench: release build of streamsum-host (native-summer), bench_summer, the swap bench, the suite"
-cargo build --quiet --release -p streamsum-host --features native-summer --bin streamsum-host --example bench_suite
-have_summer=no
-if [ -f host/examples/bench_summer.rs ]; then
-  cargo build --quiet --release -p streamsum-host --features native-summer --example bench_summer
-  have_summer=yes
-fi
+cargo build --quiet --release -p streamsum-host --features native-summer --bin streamsum-host
+cargo build --quiet --release -p streamsum-bench --features native-summer --bin bench_suite --bin bench_summer
 swap_exe="$(cargo build --release -p streamsum-host --features native-summer --bench swap --message-format=json 2>/dev/null \
   | grep '"kind":\["bench"\]' | grep '"name":"swap"' \
   | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -n 1 || true)"
@@ -39,8 +35,7 @@ work="$(mktemp -d "${TMPDIR:-/tmp}/streamsum-bench.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 bin="$work/bin"
 mkdir -p "$bin/wasm" "$work/tmp"
-cp "$target_dir/release/streamsum-host" "$target_dir/release/examples/bench_suite" "$bin/"
-[ "$have_summer" = yes ] && cp "$target_dir/release/examples/bench_summer" "$bin/"
+cp "$target_dir/release/streamsum-host" "$target_dir/release/bench_suite" "$target_dir/release/bench_summer" "$bin/"
 [ -n "$swap_exe" ] && cp "$swap_exe" "$bin/swap"
 cp "$target_dir/wasm/guest_summer.wasm" "$target_dir/wasm/guest_chunker.wasm" "$bin/wasm/"
 

@@ -5,7 +5,7 @@
 //! carries: group commit) and `broker_syncs_over_fsync` (the broker's group-commit
 //! rounds per second over the raw sync rate).
 //!
-//! The same measurements as `examples/bench_journal.rs`, reduced to the suite's figures.
+//! The same measurements as `bench_journal` (`src/bin/bench_journal.rs`), reduced to the suite's figures.
 
 use std::fs::OpenOptions;
 use std::io::Write;

@@ -5,7 +5,7 @@
 //! appends, snapshots every 8 MiB, pruning before each snapshot, recovery logs rolling
 //! at 4 MiB), how much of its log stays on disk and how long a rebuild then takes.
 //!
-//! Not a test: `cargo run --release -p streamsum-host --example recovery_figures`
+//! Not a test: `cargo run --release -p streamsum-bench --bin recovery_figures`
 //! prints one JSON object per measurement, then a table. Logs are written to an
 //! on-disk broker storage (the same journal code the broker serves) and played with
 //! `consumer::recovery::recover`, the code a shard runs on start.
@@ -20,9 +20,7 @@ use streamsum_host::journal::{JournalClient, LocalClient, Storage};
 use streamsum_host::store::{LogOp, LogRecord, ShardDb};
 use tokio::sync::watch;
 
-#[path = "shared/synthetic_log.rs"]
-mod synthetic_log;
-use synthetic_log::{SyntheticLog, KEYS};
+use streamsum_bench::synthetic_log::{SyntheticLog, KEYS};
 
 /// Recovers into the store in `dir`; returns (ms, records played).
 async fn time_recovery(log: &SyntheticLog, dir: &std::path::Path) -> (f64, u64) {

@@ -3,8 +3,8 @@
 //! becomes readable (readers only ever see committed, i.e. fdatasynced, bytes).
 //!
 //! ```sh
-//! cargo build --release -p streamsum-host --bin streamsum-host --example bench_latency
-//! target/release/examples/bench_latency [--bin PATH] [--chunker-bin PATH] [--wasm DIR] [--workers 4] \
+//! cargo build --release -p streamsum-host --bin streamsum-host && cargo build --release -p streamsum-bench --bin bench_latency
+//! target/release/bench_latency [--bin PATH] [--chunker-bin PATH] [--wasm DIR] [--workers 4] \
 //!     [--streams 100] [--chunks 100] [--rate CHUNKS_PER_SEC] [--reps 1] \
 //!     [--host-arg ARG]... [--out bench/results/latency.json]
 //! ```
@@ -68,7 +68,7 @@ fn main() -> anyhow::Result<()> {
     let host_args: Vec<String> =
         args.windows(2).filter(|w| w[0] == "--host-arg").map(|w| w[1].clone()).collect();
     let exe = std::env::current_exe()?;
-    let profile = exe.parent().and_then(Path::parent).ok_or_else(|| anyhow::anyhow!("no profile dir"))?.to_owned();
+    let profile = exe.parent().ok_or_else(|| anyhow::anyhow!("no profile dir"))?.to_owned();
     let bin = PathBuf::from(opt("--bin", &profile.join("streamsum-host").to_string_lossy()));
     let chunker_bin = PathBuf::from(opt("--chunker-bin", &bin.to_string_lossy()));
     let wasm = PathBuf::from(opt("--wasm", &profile.parent().unwrap_or(&profile).join("wasm").to_string_lossy()));

@@ -12,16 +12,13 @@
 //! drifting machine load hits both alike. A step that fails is reported with the
 //! figures it would have produced, and the suite goes on.
 
-mod e2e;
-mod external;
-mod journal;
 mod procs;
-mod recovery;
 mod stats;
+mod steps;
 mod svg;
-#[path = "../shared/synthetic_log.rs"]
-mod synthetic_log;
-mod takeover;
+
+use steps::{e2e, external, journal, recovery, takeover};
+
 
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -97,7 +94,7 @@ fn find_bins(bin_dir: Option<PathBuf>) -> anyhow::Result<Bins> {
             let exe = std::env::current_exe()?;
             let profile = exe.ancestors().nth(2).ok_or_else(|| anyhow!("no target directory above {}", exe.display()))?;
             let target = profile.parent().unwrap_or(profile);
-            (profile.join("streamsum-host"), target.join("wasm"), profile.join("examples/bench_summer"), profile.join("swap"))
+            (profile.join("streamsum-host"), target.join("wasm"), profile.join("bench_summer"), profile.join("swap"))
         }
     };
     for (path, how) in [(&host, "cargo build --release -p streamsum-host --features native-summer"), (&wasm.join("guest_summer.wasm"), "scripts/build-guests.sh")] {

@@ -3,14 +3,14 @@
 //! without and with a snapshot (at 95 % of the log); the logs are written once per
 //! run, each repetition plays both into fresh stores, interleaved.
 //!
-//! The log writer is `examples/shared/synthetic_log.rs` (also used by
-//! `examples/recovery_figures.rs`): transactions of 8 keys over 4000 streams, as the
+//! The log writer is `bench/src/synthetic_log.rs` (also used by
+//! `src/bin/recovery_figures.rs`): transactions of 8 keys over 4000 streams, as the
 //! summer writes them.
 
 use std::path::Path;
 
 use crate::stats::Figures;
-use crate::synthetic_log::SyntheticLog;
+use streamsum_bench::synthetic_log::SyntheticLog;
 use crate::Settings;
 
 /// The names this step produces.

@@ -4,7 +4,7 @@
 //! measured in the same run. Prints a table and writes the figures as JSON.
 //!
 //! ```text
-//! cargo run -p streamsum-host --example bench_journal -- [--dir DIR] [--seconds S] [--out FILE]
+//! cargo run --release -p streamsum-bench --bin bench_journal -- [--dir DIR] [--seconds S] [--out FILE]
 //! ```
 
 use std::fs::OpenOptions;

@@ -5,9 +5,9 @@
 //!
 //! ```sh
 //! export CARGO_TARGET_DIR=/work/main/target
-//! cargo build --release -p streamsum-host --features native-summer --example bench_summer
+//! cargo build --release -p streamsum-bench --features native-summer --bin bench_summer
 //! scripts/build-guests.sh   # target/wasm/guest_summer.wasm
-//! $CARGO_TARGET_DIR/release/examples/bench_summer [--reps 5] [--chunks 200000]
+//! $CARGO_TARGET_DIR/release/bench_summer [--reps 5] [--chunks 200000]
 //!     [--streams 1000] [--quick] [--wasm FILE] [--out FILE] [--only wasm|native|floor]
 //! ```
 //!
@@ -98,9 +98,9 @@ fn parse_opts() -> anyhow::Result<Opts> {
         if let Some(dir) = std::env::var_os("STREAMSUM_WASM_DIR") {
             return Ok(PathBuf::from(dir).join("guest_summer.wasm"));
         }
-        // target/<profile>/examples/bench_summer → target/wasm/guest_summer.wasm
+        // target/<profile>/bench_summer → target/wasm/guest_summer.wasm
         let exe = std::env::current_exe()?;
-        let target = exe.ancestors().nth(3).ok_or_else(|| anyhow!("cannot find the target directory from {}", exe.display()))?;
+        let target = exe.ancestors().nth(2).ok_or_else(|| anyhow!("cannot find the target directory from {}", exe.display()))?;
         Ok(target.join("wasm").join("guest_summer.wasm"))
     };
     let opts = Opts {

@@ -3,8 +3,8 @@
 //! with the `snapshot` register pointing at it, and its playback into a fresh store
 //! through `consumer::recovery::recover` (the code a shard runs on start).
 //!
-//! Shared by `examples/recovery_figures.rs` and the suite's recovery step
-//! (`examples/bench_suite/recovery.rs`) through `#[path]`.
+//! Shared by `recovery_figures` (`src/bin/recovery_figures.rs`) and the suite's
+//! recovery step (`src/steps/recovery.rs`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
