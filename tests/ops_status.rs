@@ -208,7 +208,10 @@ fn journals_list_prints_a_table_or_json() {
     assert_eq!(header[..7], ["ID", "STATUS", "ROUTE", "PLUGIN", "READ-THROUGH", "LAG", "LAST-COMMIT"], "{table}");
     let row: Vec<&str> = table.lines().find(|l| l.starts_with("chunks-part-003")).unwrap().split_whitespace().collect();
     assert_eq!((row[4], row[5]), ("0", "0"), "read-through and lag of an idle shard:\n{table}");
-    assert_eq!(row[2], format!("local#streamsum-broker:{}", row[1]), "the route (Shard/List) agrees with the status:\n{table}");
+    // The route comes from Shard/List, read just after the status: a shard still
+    // recovering then (BACKFILL in Gazette's codes) may be PRIMARY by now.
+    let replica = row[2].strip_prefix("local#streamsum-broker:").unwrap_or_else(|| panic!("routed here:\n{table}"));
+    assert!(["PRIMARY", "BACKFILL"].contains(&replica), "a serving shard's replica status:\n{table}");
     let json = shards("json");
     assert_eq!(json.matches("\"lag\":0").count(), 8);
     assert_eq!(json.matches("\"suffix\":\"streamsum-broker\"").count(), 8, "every shard is routed here: {json}");

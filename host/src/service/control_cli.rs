@@ -77,14 +77,18 @@ pub enum Format {
     Json,
 }
 
-async fn connect(url: &str) -> anyhow::Result<ControlClient<Channel>> {
+/// A channel to the host at `url` (`--broker`).
+async fn channel(url: &str) -> anyhow::Result<Channel> {
     let endpoint = Endpoint::from_shared(url.to_string()).with_context(|| format!("--broker {url:?} is not a URL"))?;
-    let channel = endpoint
+    endpoint
         .connect_timeout(Duration::from_secs(5))
         .connect()
         .await
-        .with_context(|| format!("connecting to the host at {url}"))?;
-    Ok(ControlClient::new(channel))
+        .with_context(|| format!("connecting to the host at {url}"))
+}
+
+async fn connect(url: &str) -> anyhow::Result<ControlClient<Channel>> {
+    Ok(ControlClient::new(channel(url).await?))
 }
 
 /// Runs `streamsum-host plugins ...`.
@@ -170,13 +174,7 @@ fn route_text(shard: &Option<pc::list_response::Shard>) -> String {
 }
 
 async fn shard_client(url: &str) -> anyhow::Result<ShardClient<Channel>> {
-    let endpoint = Endpoint::from_shared(url.to_string()).with_context(|| format!("--broker {url:?} is not a URL"))?;
-    let channel = endpoint
-        .connect_timeout(Duration::from_secs(5))
-        .connect()
-        .await
-        .with_context(|| format!("connecting to the host at {url}"))?;
-    Ok(ShardClient::new(channel))
+    Ok(ShardClient::new(channel(url).await?))
 }
 
 /// `shards apply FILE`: reads the shard set, reads current revisions with
