@@ -22,8 +22,7 @@ use super::server::{Broker, BrokerSettings};
 
 /// Default largest append accepted over gRPC.
 pub const DEFAULT_MAX_APPEND_BYTES: usize = 256 << 20;
-/// Largest gRPC message accepted (an Append content frame, for instance).
-pub const MAX_FRAME_BYTES: usize = 64 << 20;
+pub use super::limits::MAX_FRAME_BYTES;
 /// Default of how long shutdown waits for in-flight RPCs (a stalled appender, say)
 /// before cancelling them; a cancelled append was never acknowledged, so nothing is lost.
 pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);

@@ -12,6 +12,7 @@ pub mod control;
 pub mod control_cli;
 pub mod convert;
 mod embedded;
+mod limits;
 pub mod gazctl;
 pub mod list_format;
 mod list_api;

@@ -18,7 +18,7 @@ use tonic::{Status, Streaming};
 
 use super::proto;
 use super::proto::journal_client::JournalClient as Stub;
-use super::MAX_FRAME_BYTES;
+use super::limits::MAX_FRAME_BYTES;
 use crate::journal::Route;
 
 /// How long connecting to another broker may take.
