@@ -17,7 +17,7 @@ pub struct Bins {
     pub host: PathBuf,
     /// Directory of `guest_summer.wasm` and `guest_chunker.wasm`.
     pub wasm: PathBuf,
-    /// The `bench_summer` example, if built.
+    /// The `bench_summer` binary, if built.
     pub bench_summer: Option<PathBuf>,
     /// The `swap` bench executable, if built.
     pub swap: Option<PathBuf>,
