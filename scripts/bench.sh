@@ -4,12 +4,14 @@
 #   scripts/bench.sh            # full run: 5 interleaved repetitions (~15 min on 2 cores)
 #   scripts/bench.sh --quick    # smoke run: 2 repetitions, small jobs (~4 min)
 #   scripts/bench.sh --reps 3 --only e2e,journal
+#   (steps: summer, e2e, journal, swap, recovery, takeover, curves; bench/README.md)
 #
 # Sets up (scripts/setup.sh), builds the guests and a release build of the host
 # (with the native summer), the bench crate's suite and bench_summer, the swap bench;
 # copies the binaries and guests to a private directory (so that other builds in a
 # shared target directory cannot replace them mid-run); runs the suite. It writes
-# bench/results/latest.json, latest.md and the SVG plots, and prints a table.
+# bench/results/latest.json, latest.md and the SVG plots, puts the table at the end of
+# bench/README.md, and prints it.
 # Other flags go to the suite (bench/src/main.rs; one file per step in bench/src/steps/).
 set -euo pipefail
 
