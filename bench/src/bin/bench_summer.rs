@@ -4,10 +4,9 @@
 //! work no summer can avoid. Plus the cost of crossing the component boundary.
 //!
 //! ```sh
-//! export CARGO_TARGET_DIR=/work/main/target
 //! cargo build --release -p streamsum-bench --features native-summer --bin bench_summer
 //! scripts/build-guests.sh   # target/wasm/guest_summer.wasm
-//! $CARGO_TARGET_DIR/release/bench_summer [--reps 5] [--chunks 200000]
+//! ${CARGO_TARGET_DIR:-target}/release/bench_summer [--reps 5] [--chunks 200000]
 //!     [--streams 1000] [--quick] [--wasm FILE] [--out FILE] [--only wasm|native|floor]
 //! ```
 //!
