@@ -91,3 +91,24 @@ impl Error {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unreachable_or_busy_etcd_and_lost_races_are_transient_the_rest_is_not() {
+        let grpc = |status: tonic::Status| Error::Etcd { action: "test".into(), source: etcd_client::Error::GRpcStatus(status) };
+        let cases = [
+            ("etcd unavailable", grpc(tonic::Status::unavailable("down")), true),
+            ("deadline exceeded", grpc(tonic::Status::deadline_exceeded("slow")), true),
+            ("a bad request", grpc(tonic::Status::invalid_argument("no")), false),
+            ("a lost race", Error::Conflict { key: "k".into(), expected: 3 }, true),
+            ("a duplicate member", Error::AlreadyAnnounced { key: "k".into(), lease: 1 }, false),
+            ("a vanished member", Error::MemberGone { key: "k".into(), revision: 9 }, false),
+        ];
+        for (name, error, transient) in cases {
+            assert_eq!(error.is_transient(), transient, "{name}: {error}");
+        }
+    }
+}
