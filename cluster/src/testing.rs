@@ -63,7 +63,7 @@ impl EtcdServer {
     ///
     /// # Errors
     /// [`StartError::NotInstalled`] (run `scripts/setup.sh`), or a start that failed
-    /// [`START_ATTEMPTS`] times.
+    /// `START_ATTEMPTS` (5) times.
     pub async fn start() -> Result<EtcdServer, StartError> {
         let bin = etcd_binary().ok_or(StartError::NotInstalled)?;
         let mut last = None;
@@ -138,6 +138,16 @@ impl EtcdServer {
     /// Never in practice: connecting is lazy and the endpoint is well-formed.
     pub async fn client(&self) -> Client {
         crate::etcd::connect(&[self.endpoint()]).await.expect("a client of a local endpoint")
+    }
+
+    /// The etcd process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The directory holding etcd's data and log (removed on drop).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
     }
 
     /// The last lines etcd logged.
