@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::spec::ShardSpec;
-use crate::journal::journalspace::union_labels;
+use crate::journal::journalspace::{take_delete, union_labels};
 use crate::journal::{duration, validate_journal_name, LabelSet};
 
 /// Longest shard id (Gazette's `ShardID.Validate`: a token of 4..512 characters).
@@ -245,18 +245,14 @@ pub fn parse_shard_set(doc: &Value) -> Result<Vec<ShardChange>, String> {
             Some(Value::String(id)) => id.clone(),
             _ => return Err(format!("shards[{i}]: `id:` is required")),
         };
-        let at = |e: &dyn std::fmt::Display| format!("shards[{i}] ({id}): {e}");
+        let here = format!("shards[{i}] ({id})");
+        let at = |e: &dyn std::fmt::Display| format!("{here}: {e}");
         if !seen.insert(id.clone()) {
             return Err(at(&"the id is given twice"));
         }
         let mut fields = fields.clone();
         fields.remove("comment");
-        let delete = match fields.remove("delete") {
-            None | Some(Value::Null) => false,
-            Some(Value::Bool(b)) => b,
-            Some(_) => return Err(at(&"`delete:` must be true or false")),
-        };
-        if delete {
+        if take_delete(&mut fields, &here)? {
             validate_shard_id(&id).map_err(|e| at(&e))?;
             changes.push(ShardChange::Delete(id));
             continue;

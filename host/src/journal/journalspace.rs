@@ -86,12 +86,7 @@ fn node(fields: &Map<String, Value>, parent: &Map<String, Value>, deleted: bool,
     let mut fields = fields.clone();
     fields.remove("comment");
     fields.remove("revision");
-    let deleted = deleted
-        || match fields.remove("delete") {
-            None | Some(Value::Null) => false,
-            Some(Value::Bool(b)) => b,
-            Some(_) => return Err(format!("{here}: `delete:` must be true or false")),
-        };
+    let deleted = take_delete(&mut fields, &here)? || deleted;
     let children = fields.remove("children");
     let merged = inherit(fields, parent);
     let is_dir = name.ends_with('/');
@@ -111,12 +106,7 @@ fn node(fields: &Map<String, Value>, parent: &Map<String, Value>, deleted: bool,
 
 /// Appends the journal `fields` describe (all inherited fields merged in).
 fn leaf(mut fields: Map<String, Value>, deleted: bool, here: &str, out: &mut Vec<JournalChange>) -> Result<(), String> {
-    let deleted = deleted
-        || match fields.remove("delete") {
-            None | Some(Value::Null) => false,
-            Some(Value::Bool(b)) => b,
-            Some(_) => return Err(format!("{here}: `delete:` must be true or false")),
-        };
+    let deleted = take_delete(&mut fields, here)? || deleted;
     if deleted {
         let Some(Value::String(name)) = fields.get("name") else { return Err(format!("{here}: `name:` is required")) };
         super::spec::validate_journal_name(name).map_err(|e| format!("{here}: {e}"))?;
@@ -127,6 +117,16 @@ fn leaf(mut fields: Map<String, Value>, deleted: bool, here: &str, out: &mut Vec
     spec.validate().map_err(|e| format!("{here}: {e}"))?;
     out.push(JournalChange::Upsert(spec));
     Ok(())
+}
+
+/// Removes `delete:` from a node or entry (`here` names it in the error): whether it
+/// is set. Shard sets (`consumer::shardspace`) read theirs with this too.
+pub fn take_delete(fields: &mut Map<String, Value>, here: &str) -> Result<bool, String> {
+    match fields.remove("delete") {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(b),
+        Some(_) => Err(format!("{here}: `delete:` must be true or false")),
+    }
 }
 
 fn where_(path: &str) -> &str {

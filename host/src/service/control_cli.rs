@@ -162,8 +162,7 @@ fn route_text(shard: &Option<pc::list_response::Shard>) -> String {
         .iter()
         .enumerate()
         .map(|(i, m)| {
-            let code = shard.status.get(i).map(|r| pc::replica_status::Code::try_from(r.code).map_or("?", |c| c.as_str_name()));
-            (i as i32 == route.primary, format!("{}#{}:{}", m.zone, m.suffix, code.unwrap_or("-")))
+            (i as i32 == route.primary, format!("{}#{}:{}", m.zone, m.suffix, replica_code(shard, i).unwrap_or("-")))
         })
         .collect();
     members.sort_by_key(|(primary, _)| !primary);
@@ -294,6 +293,12 @@ fn to_json(resp: &pb::ListShardsResponse, lags: &[Option<i64>], routes: &[Option
     serde_json::json!({ "plugin": resp.plugin, "swaps": resp.swaps, "rollbacks": resp.rollbacks, "shards": shards })
 }
 
+/// The status code name of route member `i` of a listed shard (`?` for a number this
+/// build does not know), if it reported one.
+fn replica_code(shard: &pc::list_response::Shard, i: usize) -> Option<&'static str> {
+    shard.status.get(i).map(|r| pc::replica_status::Code::try_from(r.code).map_or("?", |c| c.as_str_name()))
+}
+
 /// A listed shard's route and replica statuses as JSON.
 fn route_json(shard: &pc::list_response::Shard) -> serde_json::Value {
     let route = shard.route.clone().unwrap_or_default();
@@ -302,7 +307,7 @@ fn route_json(shard: &pc::list_response::Shard) -> serde_json::Value {
         .iter()
         .enumerate()
         .map(|(i, m)| {
-            let status = shard.status.get(i).map(|r| pc::replica_status::Code::try_from(r.code).map_or("?", |c| c.as_str_name()));
+            let status = replica_code(shard, i);
             serde_json::json!({"zone": m.zone, "suffix": m.suffix, "endpoint": route.endpoints.get(i), "status": status, "primary": i as i32 == route.primary})
         })
         .collect();

@@ -120,7 +120,8 @@ pub fn selector_out(sel: &LabelSelector) -> proto::LabelSelector {
     proto::LabelSelector { include: Some(label_set_out(&sel.include)), exclude: Some(label_set_out(&sel.exclude)) }
 }
 
-fn duration_in(d: Option<prost_types::Duration>, field: &str) -> Result<Duration, JournalError> {
+/// A proto duration, refused when negative (`field` names it in the error).
+pub fn duration_in(d: Option<prost_types::Duration>, field: &str) -> Result<Duration, JournalError> {
     let d = d.unwrap_or_default();
     if d.seconds < 0 || d.nanos < 0 {
         return Err(JournalError::invalid(format!("{field} is negative")));
@@ -128,7 +129,8 @@ fn duration_in(d: Option<prost_types::Duration>, field: &str) -> Result<Duration
     Ok(Duration::new(d.seconds as u64, d.nanos as u32))
 }
 
-fn duration_out(d: Duration) -> prost_types::Duration {
+/// A duration as proto.
+pub fn duration_out(d: Duration) -> prost_types::Duration {
     prost_types::Duration { seconds: d.as_secs() as i64, nanos: d.subsec_nanos() as i32 }
 }
 

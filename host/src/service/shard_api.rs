@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use tonic::{Request, Response, Status};
 
-use super::convert::{label_set_in, label_set_out, process_id_out, route_out, selector_in};
+use super::convert::{duration_in, duration_out, label_set_in, label_set_out, process_id_out, route_out, selector_in};
 use super::proto::consumer as pc;
 use super::proto::recoverylog;
 use crate::consumer::directory::{DirectoryError, ListedShard, ShardDirectory};
@@ -79,15 +79,14 @@ fn to_status(e: DirectoryError) -> Status {
 
 /// A declared shard as Gazette's `ShardSpec`.
 pub fn shard_spec_out(spec: &DeclaredShard) -> pc::ShardSpec {
-    let duration = |d: Duration| prost_types::Duration { seconds: d.as_secs() as i64, nanos: d.subsec_nanos() as i32 };
     pc::ShardSpec {
         id: spec.id.clone(),
         sources: spec.sources.iter().map(|s| pc::shard_spec::Source { journal: s.journal.clone(), min_offset: s.min_offset }).collect(),
         recovery_log_prefix: spec.recovery_log_prefix.clone(),
         hint_prefix: spec.hint_prefix.clone(),
         hint_backups: spec.hint_backups,
-        max_txn_duration: Some(duration(spec.max_txn_duration)),
-        min_txn_duration: Some(duration(spec.min_txn_duration)),
+        max_txn_duration: Some(duration_out(spec.max_txn_duration)),
+        min_txn_duration: Some(duration_out(spec.min_txn_duration)),
         disable: spec.disable,
         hot_standbys: spec.hot_standbys,
         labels: Some(label_set_out(&spec.labels)),
@@ -103,13 +102,7 @@ pub fn shard_spec_out(spec: &DeclaredShard) -> pc::ShardSpec {
 /// A message naming the shard and field at fault.
 pub fn shard_spec_in(spec: pc::ShardSpec) -> Result<DeclaredShard, String> {
     let id = spec.id.clone();
-    let duration = |d: Option<prost_types::Duration>, field: &str| -> Result<Duration, String> {
-        let d = d.unwrap_or_default();
-        if d.seconds < 0 || d.nanos < 0 {
-            return Err(format!("shard {id:?}: {field} is negative"));
-        }
-        Ok(Duration::new(d.seconds as u64, d.nanos as u32))
-    };
+    let duration = |d, field| duration_in(d, field).map_err(|e| format!("shard {id:?}: {e}"));
     let declared = DeclaredShard {
         id: spec.id.clone(),
         sources: spec.sources.into_iter().map(|s| Source { journal: s.journal, min_offset: s.min_offset }).collect(),
