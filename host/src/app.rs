@@ -18,6 +18,9 @@ use anyhow::{bail, Context};
 use clap::Args;
 use tokio::sync::watch;
 
+use crate::cluster::directory::EtcdDirectory;
+use crate::cluster::shards::{ShardMember, DEFAULT_SHARD_LIMIT};
+use crate::cluster::ClusterArgs;
 use crate::consumer::directory::FixedDirectory;
 use crate::consumer::shardspace::Source;
 use crate::consumer::{
@@ -29,7 +32,7 @@ use crate::journal::{JournalClient, LabelSelector, LabelSet};
 use crate::runtime::{plugin_watch, ComponentCache, PluginEngine, Reloader, SummerPlugin};
 use crate::service::control::Control;
 use crate::service::shard_api::ShardApi;
-use crate::service::{EmbeddedBroker, EmbeddedOptions, GrpcJournalClient, HostServices};
+use crate::service::{EmbeddedBroker, EmbeddedOptions, GrpcJournalClient, HostServer, HostServices};
 
 /// Arguments of the main service.
 #[derive(Debug, Clone, Args)]
@@ -84,6 +87,15 @@ pub struct AppArgs {
     /// page at / (port 0 picks a free port).
     #[arg(long, env = "STREAMSUM_METRICS_LISTEN", default_value = "127.0.0.1:9090")]
     pub metrics_listen: SocketAddr,
+    /// Membership of a cluster (`--etcd`): this process is then a shard host serving
+    /// the shards the allocator assigns it, its `Shard` and `Control` services on
+    /// --listen, and reads and appends journals through --broker.
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Most shards (primaries and standbys) this host holds in a cluster (0: none;
+    /// the host then drains).
+    #[arg(long, env = "STREAMSUM_SHARD_LIMIT", default_value_t = DEFAULT_SHARD_LIMIT)]
+    pub shard_limit: u32,
 }
 
 impl AppArgs {
@@ -117,10 +129,26 @@ pub async fn run(args: AppArgs) -> anyhow::Result<()> {
     if let Some(url) = service.broker_url() {
         println!("broker listening on {url}");
     }
-    crate::shutdown::signal().await?;
+    if let Some(url) = service.host_url() {
+        println!("shard host listening on {url}");
+    }
+    let mut lost = service.member.as_ref().map(|m| m.lost());
+    let lease_lost = async {
+        match lost.as_mut() {
+            Some(rx) => {
+                let _ = rx.wait_for(|lost| *lost).await;
+            }
+            None => std::future::pending().await,
+        }
+    };
+    let result = tokio::select! {
+        r = crate::shutdown::signal() => r,
+        _ = lease_lost => Err(anyhow::anyhow!("lost this shard host's etcd lease (etcd unreachable for longer than --etcd-lease?): its shards are moving to other hosts")),
+    };
     tracing::info!("shutting down");
     ops.stop().await;
-    service.stop().await
+    service.stop().await?;
+    result
 }
 
 /// Most standby slots per shard (each is a register of the shard's recovery log).
@@ -141,6 +169,10 @@ pub struct Service {
     shard_list: ShardList,
     /// Set to true to stop the plugin watcher.
     shutdown: watch::Sender<bool>,
+    /// This process's cluster membership (`--etcd`).
+    member: Option<Arc<ShardMember>>,
+    /// The `Shard` and `Control` services of a cluster's shard host.
+    host_server: Option<HostServer>,
 }
 
 impl Service {
@@ -176,6 +208,9 @@ impl Service {
         let control = Control::new(reloader.clone(), app_path, shard_list.clone());
         let me = crate::service::local_process_id();
 
+        if args.cluster.etcd.is_some() {
+            return Self::start_member(args, cache, plugin, reloader, shard_list, control, app).await;
+        }
         let mut directory = None;
         let (broker, client): (Option<EmbeddedBroker>, Arc<dyn JournalClient>) = match &args.broker {
             Some(url) => (None, Arc::new(GrpcJournalClient::new(url)?)),
@@ -207,7 +242,62 @@ impl Service {
             directory.declare(declared);
         }
         plugin_watch::spawn(reloader, app, shutdown_rx).context("watching --app for new versions")?;
-        Ok(Service { broker, client, shards, shard_list, shutdown })
+        Ok(Service { broker, client, shards, shard_list, shutdown, member: None, host_server: None })
+    }
+
+    /// A cluster's shard host (`--etcd`): joins the cluster, serves `Shard` and
+    /// `Control` on --listen, and runs the shards the allocator assigns it.
+    async fn start_member(
+        args: &AppArgs,
+        cache: ComponentCache,
+        plugin: SummerPlugin,
+        reloader: Arc<Reloader>,
+        shard_list: ShardList,
+        control: Control,
+        app: PathBuf,
+    ) -> anyhow::Result<Service> {
+        let Some(url) = &args.broker else {
+            bail!("--etcd makes this process a cluster's shard host: give --broker, the URL of one of the cluster's brokers (streamsum-host broker --etcd ...)");
+        };
+        let client: Arc<dyn JournalClient> = Arc::new(GrpcJournalClient::new(url)?);
+        let listener =
+            tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding --listen {}", args.listen))?;
+        let endpoint = format!("http://{}", listener.local_addr().context("listener address")?);
+        let member = ShardMember::join(&args.cluster, &endpoint, args.shard_limit, args.sandbox.max_shard_failures).await?;
+        let me = crate::journal::ProcessId::new(member.id().zone.clone(), member.id().suffix.clone());
+        let shards = ShardApi::new(Arc::new(EtcdDirectory::new(member.clone())), shard_list.clone(), me).into_server();
+        let host_server = HostServer::start(listener, HostServices { control: control.into_server(), shards })?;
+        let mut plugins = BTreeMap::new();
+        for (shard, path) in args.sandbox.app_for()? {
+            let other = SummerPlugin::load_file(&cache, &path).await.with_context(|| format!("--app-for {shard}"))?;
+            plugins.insert(shard, other);
+        }
+        let client = crate::ops::MeteredClient::wrap(client);
+        let all = list_retrying(&*client, LabelSelector::default()).await?;
+        let envs = Arc::new(ShardEnvs {
+            publishable: Arc::new(all.iter().map(|j| j.spec.name.clone()).collect()),
+            member: Some(member.clone()),
+            ..ShardEnvs::new(args, client.clone(), plugin, plugins, &reloader)?
+        });
+        let reporter = member.clone();
+        let run: RunShard = Arc::new(move |spec: ShardSpec, status: Arc<crate::consumer::ShardStatus>, stop| {
+            let env = envs.env_for(&spec.id);
+            crate::metrics::register_shard(&spec.id);
+            let report = reporter.clone().report(spec.id.clone(), status.clone(), stop.clone());
+            Box::pin(async move {
+                tokio::join!(run_shard(spec, env, status, stop), report);
+            })
+        });
+        let assignments: Arc<dyn crate::consumer::ShardAssignments> = member.clone();
+        let shards = ShardHost::start(assignments, run, shard_list.clone());
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        plugin_watch::spawn(reloader, app, shutdown_rx).context("watching --app for new versions")?;
+        Ok(Service { broker: None, client, shards, shard_list, shutdown, member: Some(member), host_server: Some(host_server) })
+    }
+
+    /// The URL of a cluster shard host's `Shard` and `Control` services.
+    pub fn host_url(&self) -> Option<String> {
+        self.host_server.as_ref().map(HostServer::url)
     }
 
     /// The embedded broker's URL, if this process runs one.
@@ -239,6 +329,12 @@ impl Service {
     pub async fn stop(self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(true);
         self.shards.stop().await;
+        if let Some(member) = &self.member {
+            member.leave().await;
+        }
+        if let Some(server) = self.host_server {
+            server.stop(crate::service::SHUTDOWN_GRACE).await;
+        }
         if let Some(broker) = self.broker {
             broker.shutdown().await?;
         }
@@ -282,17 +378,8 @@ async fn start_shards(
         .collect();
     let specs: Vec<ShardSpec> = declared.iter().map(|d| d.runtime(args.sandbox.max_shard_failures)).collect();
     let envs = ShardEnvs {
-        client,
-        plugin,
-        plugins,
-        reloader: reloader.clone(),
-        limits: args.sandbox.limits()?,
-        shards_dir: args.data_dir.join("shards"),
         publishable: Arc::new(all.iter().map(|j| j.spec.name.clone()).collect()),
-        snapshot_every: args.snapshot_every_bytes,
-        hot_standbys: args.hot_standbys,
-        lease: args.lease,
-        native_summer: args.native_summer(),
+        ..ShardEnvs::new(args, client, plugin, plugins, reloader)?
     };
     let envs = Arc::new(envs);
     let run: RunShard = Arc::new(move |spec: ShardSpec, status, stop| {
@@ -320,26 +407,58 @@ struct ShardEnvs {
     hot_standbys: usize,
     lease: Duration,
     native_summer: bool,
+    /// A cluster's shard host: roles and recovery logs come from its assignments.
+    member: Option<Arc<ShardMember>>,
 }
 
 impl ShardEnvs {
+    /// What `args` say, publishing to no journal and outside any cluster.
+    fn new(
+        args: &AppArgs,
+        client: Arc<dyn JournalClient>,
+        plugin: SummerPlugin,
+        plugins: BTreeMap<String, SummerPlugin>,
+        reloader: &Arc<Reloader>,
+    ) -> anyhow::Result<Self> {
+        Ok(ShardEnvs {
+            client,
+            plugin,
+            plugins,
+            reloader: reloader.clone(),
+            limits: args.sandbox.limits()?,
+            shards_dir: args.data_dir.join("shards"),
+            publishable: Arc::default(),
+            snapshot_every: args.snapshot_every_bytes,
+            hot_standbys: args.hot_standbys,
+            lease: args.lease,
+            native_summer: args.native_summer(),
+            member: None,
+        })
+    }
+
     fn env_for(&self, id: &str) -> ShardEnv {
         // A shard given its own plugin (--app-for) keeps it: hot reloads of --app are
         // for the other shards.
         let own = self.plugins.get(id).cloned();
         let reloader = if own.is_some() || self.native_summer { None } else { Some(self.reloader.clone()) };
+        // A cluster's replica follows its assignment, not the log's standby registers.
+        let (role, recovery_log, hot_standbys) = match &self.member {
+            Some(m) => (Some(m.role(id)), m.recovery_log(id).unwrap_or_else(|| recovery_log_for(id)), 0),
+            None => (None, recovery_log_for(id), self.hot_standbys),
+        };
         ShardEnv {
             client: self.client.clone(),
             plugin: own.unwrap_or_else(|| self.plugin.clone()),
             limits: self.limits.clone(),
             db_dir: self.shards_dir.join(id),
             publishable: self.publishable.clone(),
-            recovery_log: recovery_log_for(id),
+            recovery_log,
             snapshot_every: self.snapshot_every,
-            hot_standbys: self.hot_standbys,
+            hot_standbys,
             lease: self.lease,
             native_summer: self.native_summer,
             reloader,
+            role,
         }
     }
 }

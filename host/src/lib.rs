@@ -19,7 +19,9 @@
 //!    the [`consumer::ShardHost`] runs the shards a [`consumer::ShardAssignments`] names.
 //! 7. [`service`] — the gRPC face: Gazette's `protocol.Journal` service and its client.
 //! 8. [`chunker`] — the host side of the chunker job; [`ops`] — what an operator sees:
-//!    the status page, `/metrics`, logs, configuration.
+//!    the status page, `/metrics`, logs, configuration; [`cluster`] — a host as a
+//!    member of an etcd-coordinated cluster (`--etcd`): its assignments, its shard
+//!    directory, the routes of its journals.
 //! 9. [`sandbox`] (guest-limit flags), [`app`] (the main service: broker + shards) and
 //!    [`cli`] (the command line); `main.rs` only calls into it.
 pub mod flags;
@@ -33,6 +35,7 @@ pub mod consumer;
 pub mod service;
 pub mod chunker;
 pub mod ops;
+pub mod cluster;
 pub mod sandbox;
 pub mod app;
 pub mod cli;

@@ -33,7 +33,7 @@ const LAYERS: &[&[&str]] = &[
     &["metrics"],
     &["consumer"],
     &["service"],
-    &["chunker", "ops"],
+    &["chunker", "ops", "cluster"],
     &["sandbox"],
     &["app"],
     &["cli"],

@@ -197,6 +197,7 @@ async fn shard_run(work: &Workload, plugin: &SummerPlugin, native: bool) -> anyh
         lease: Duration::from_secs(10),
         native_summer: native,
         reloader: None,
+        role: None,
     };
     let status = Arc::new(ShardStatus::new(&id));
     let (stop, shutdown) = watch::channel(false);

@@ -36,7 +36,7 @@ pub mod swap;
 pub mod txn;
 
 pub use shard::run_shard;
-pub use spec::{recovery_log_for, shard_id_for, ShardEnv, ShardSpec};
+pub use spec::{recovery_log_for, shard_id_for, Role, ShardEnv, ShardSpec};
 pub use assignment::{FixedAssignments, ShardAssignments};
 pub use host::{RunShard, ShardHost, SHARD_STOP_GRACE};
 pub use shardspace::{parse_shard_set, DeclaredShard, ShardChange};

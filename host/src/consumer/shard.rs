@@ -17,10 +17,10 @@ use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
 
 use super::app::Application;
-use super::spec::{ShardEnv, ShardSpec};
+use super::spec::{Role, ShardEnv, ShardSpec};
 use super::checkpoint::Checkpoint;
 use super::recovery::{recover_leased, Fenced};
-use super::standby::{heartbeat, stand_by, StandbyEnd};
+use super::standby::{follow_assignment, heartbeat, stand_by, StandbyEnd};
 use super::source::{read_source, Backoff, SourceEvent};
 use super::status::{ShardState, ShardStatus};
 use super::swap::ShardSwap;
@@ -57,10 +57,22 @@ pub async fn run_shard(spec: ShardSpec, env: ShardEnv, status: Arc<ShardStatus>,
     };
     // This process's id as a standby-slot holder of this shard.
     let me = crate::store::recoverylog::random_author();
-    let mut standby = env.hot_standbys > 0;
+    // A cluster replica follows its assigned role; the embedded default stands by
+    // through the log's registers when it has hot standbys.
+    let mut standby = match &env.role {
+        Some(role) => *role.borrow() == Role::Standby,
+        None => env.hot_standbys > 0,
+    };
+    // Set when this replica was fenced while still assigned primary.
+    let mut fenced_as_primary = false;
     loop {
         if standby {
-            match stand_by(&spec, &env, &db, &status, &mut shutdown, me).await {
+            let ended = match env.role {
+                Some(_) => follow_assignment(&spec, &env, &db, &status, &mut shutdown, fenced_as_primary).await,
+                None => stand_by(&spec, &env, &db, &status, &mut shutdown, me).await,
+            };
+            fenced_as_primary = false;
+            match ended {
                 Ok(StandbyEnd::TakeOver) => standby = false,
                 Ok(StandbyEnd::Shutdown) => {
                     status.set(ShardState::Stopped);
@@ -87,6 +99,13 @@ pub async fn run_shard(spec: ShardSpec, env: ShardEnv, status: Arc<ShardStatus>,
             // Another process owns the shard now: never retry as primary (it would
             // fence that one); stand by behind it if standbys are wanted.
             status.fail(&fenced.to_string());
+            if let Some(role) = &env.role {
+                // The allocator made another replica primary: follow the assignment.
+                fenced_as_primary = *role.borrow() == Role::Primary;
+                tracing::warn!(shard = %spec.id, error = %fenced, "shard fenced; following its assignment");
+                standby = true;
+                continue;
+            }
             if env.hot_standbys > 0 {
                 tracing::warn!(shard = %spec.id, error = %fenced, "shard fenced; standing by");
                 standby = true;

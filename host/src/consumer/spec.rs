@@ -11,6 +11,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::watch;
+
 use crate::journal::JournalClient;
 use crate::runtime::{Limits, Reloader, SummerPlugin};
 
@@ -62,6 +64,19 @@ pub struct ShardEnv {
     /// Hot reload: the shard runs the reloader's current version instead of `plugin`
     /// and swaps at transaction boundaries (`swap.rs`).
     pub reloader: Option<Arc<Reloader>>,
+    /// The role an allocator assigned this replica (a cluster shard host, `--etcd`):
+    /// primary (slot 0) or standby, changing as the assignment does. `None` in the
+    /// embedded default, where the recovery log's registers decide (`hot_standbys`).
+    pub role: Option<watch::Receiver<Role>>,
+}
+
+/// A replica's assigned role (Gazette: slot 0 of a shard's assignments is primary).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Run transactions (after recovering, fencing any previous primary).
+    Primary,
+    /// Tail the recovery log, ready to take over once promoted.
+    Standby,
 }
 
 /// The recovery-log journal of shard `id` (Gazette's stream-sum layout).

@@ -14,6 +14,12 @@
 //! (fencing the old primary, should it wake up), then playback of only the records it
 //! has not applied yet. A standby whose position was pruned from the log (it lagged
 //! behind a snapshot) rebuilds from the newest snapshot.
+//!
+//! In a cluster (`--etcd`) the registers' slots and leases are not used: the
+//! allocator's assignments say who is primary, as in Gazette. A replica assigned a
+//! standby slot backfills and tails the log the same way ([`follow_assignment`]) and
+//! takes over when its assignment is promoted to slot 0; the hand-off still fences the
+//! old primary through the log's `author` register.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,7 +29,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::recovery::{is_foreign, play, play_fresh, Fenced};
-use super::spec::{ShardEnv, ShardSpec};
+use super::spec::{Role, ShardEnv, ShardSpec};
 use crate::shutdown::stopped;
 use super::slots::{choose_slot, live_holders, marker_frame, now_ms, primary_live, slot_register, Claim, SlotValue};
 use super::source::Backoff;
@@ -49,6 +55,8 @@ enum TailEnd {
     LostSlot,
     /// The log was pruned past this standby's position: look again, rebuild.
     Pruned,
+    /// The allocator made this replica primary (a cluster standby).
+    Promoted,
     /// Shutdown was requested.
     Shutdown,
 }
@@ -95,12 +103,78 @@ pub async fn stand_by(
         tracing::info!(shard = %spec.id, %journal, slot = claim.slot, "holding a standby slot");
         let player = backfill(spec, env, db, &barrier).await?;
         tracing::info!(shard = %spec.id, %journal, records = player.applied(), "hot standby caught up; tailing the recovery log");
-        match tail(spec, env, player, Claim { slot: claim.slot, current: Some(held) }, me, shutdown).await? {
-            TailEnd::Silent => return Ok(StandbyEnd::TakeOver),
+        let slot = Some((Claim { slot: claim.slot, current: Some(held) }, me));
+        match tail(spec, env, player, slot, None, shutdown).await? {
+            TailEnd::Silent | TailEnd::Promoted => return Ok(StandbyEnd::TakeOver),
             TailEnd::Shutdown => return Ok(StandbyEnd::Shutdown),
             TailEnd::LostSlot => tracing::warn!(shard = %spec.id, %journal, slot = claim.slot, "lost the standby slot to another process"),
             TailEnd::Pruned => tracing::info!(shard = %spec.id, %journal, "the log was pruned past this standby's position; rebuilding from the newest snapshot"),
         }
+    }
+}
+
+/// A cluster standby (`ShardEnv::role` set): the allocator's assignment, not the log's
+/// registers, says who is primary. Backfills the store and tails the recovery log
+/// until the role becomes [`Role::Primary`] (then the caller recovers the rest,
+/// fencing the old primary) or shutdown. With `after_change`, first waits for the
+/// role to change at all: a primary that was fenced while still assigned primary
+/// waits for the assignment that replaced it rather than fence its successor back.
+///
+/// # Errors
+/// The log holds a record the player refuses, or cannot be read or appended.
+pub async fn follow_assignment(
+    spec: &ShardSpec,
+    env: &ShardEnv,
+    db: &ShardDb,
+    status: &Arc<ShardStatus>,
+    shutdown: &mut watch::Receiver<bool>,
+    after_change: bool,
+) -> anyhow::Result<StandbyEnd> {
+    let Some(mut role) = env.role.clone() else { anyhow::bail!("shard {}: no assigned role to follow", spec.id) };
+    let journal = env.recovery_log.as_str();
+    if after_change {
+        role.borrow_and_update();
+        tokio::select! {
+            _ = role.changed() => {}
+            _ = stopped(shutdown) => return Ok(StandbyEnd::Shutdown),
+        }
+    }
+    loop {
+        if *role.borrow_and_update() == Role::Primary {
+            return Ok(StandbyEnd::TakeOver);
+        }
+        let Some(barrier) = barrier(&*env.client, journal, shutdown).await? else { return Ok(StandbyEnd::Shutdown) };
+        status.set(ShardState::Recovering);
+        let player = backfill(spec, env, db, &barrier).await?;
+        tracing::info!(shard = %spec.id, %journal, records = player.applied(), "assigned standby caught up; tailing the recovery log");
+        status.set(ShardState::Standby);
+        match tail(spec, env, player, None, Some(role.clone()), shutdown).await? {
+            TailEnd::Promoted => {
+                tracing::info!(shard = %spec.id, %journal, "assigned primary; taking over");
+                return Ok(StandbyEnd::TakeOver);
+            }
+            TailEnd::Shutdown => return Ok(StandbyEnd::Shutdown),
+            TailEnd::Pruned => tracing::info!(shard = %spec.id, %journal, "the log was pruned past this standby's position; rebuilding from the newest snapshot"),
+            TailEnd::Silent | TailEnd::LostSlot => {}
+        }
+    }
+}
+
+/// Resolves once `role` says primary; never, without a role or once its sender is gone.
+async fn promoted(role: &mut Option<watch::Receiver<Role>>) {
+    if let Some(rx) = role {
+        if rx.wait_for(|r| *r == Role::Primary).await.is_ok() {
+            return;
+        }
+    }
+    std::future::pending::<()>().await
+}
+
+/// Sleeps until `deadline`; never, without one.
+async fn sleep_until_some(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending::<()>().await,
     }
 }
 
@@ -177,19 +251,20 @@ async fn backfill(spec: &ShardSpec, env: &ShardEnv, db: &ShardDb, barrier: &Appe
     })
 }
 
-/// Tails the log into the player, renewing the slot every lease / 3, until the
-/// primary is silent for this slot's lease, the slot is lost, the log was pruned
-/// past the player, or shutdown.
+/// Tails the log into the player until it should stop: with a standby `slot` (the
+/// register-held kind), renewing it every lease / 3 until the primary is silent for
+/// the slot's lease or the slot is lost; with an assigned `role`, until it says
+/// primary. Either way also when the log was pruned past the player, or on shutdown.
 async fn tail(
     spec: &ShardSpec,
     env: &ShardEnv,
     mut player: Player,
-    mut claim: Claim,
-    me: u64,
+    mut slot: Option<(Claim, u64)>,
+    mut role: Option<watch::Receiver<Role>>,
     shutdown: &mut watch::Receiver<bool>,
 ) -> anyhow::Result<TailEnd> {
     let (client, journal) = (env.client.clone(), env.recovery_log.as_str());
-    let silence = env.lease + env.lease / 4 * claim.slot as u32;
+    let silence = slot.as_ref().map(|(claim, _)| env.lease + env.lease / 4 * claim.slot as u32);
     let mut renew = tokio::time::interval(env.lease / 3);
     renew.tick().await; // The claim itself was the first renewal.
     let (mut seen, mut life) = (player.owner_records(), Instant::now());
@@ -221,14 +296,19 @@ async fn tail(
                     Some(Err(e)) => return Err(PlaybackError::Read { journal: journal.to_owned(), source: e }.into()),
                     None => break,
                 },
-                _ = tokio::time::sleep_until(life + silence) => {
-                    tracing::warn!(shard = %spec.id, %journal, lease = ?env.lease, slot = claim.slot, "the primary's lease expired; taking over");
+                _ = sleep_until_some(silence.map(|s| life + s)) => {
+                    let slot = slot.as_ref().map_or(0, |(claim, _)| claim.slot);
+                    tracing::warn!(shard = %spec.id, %journal, lease = ?env.lease, slot, "the primary's lease expired; taking over");
                     return Ok(TailEnd::Silent);
                 }
-                _ = renew.tick() => match renew_slot(&*client, journal, &claim, me, env.lease).await? {
-                    Some(value) => claim.current = Some(value),
-                    None => return Ok(TailEnd::LostSlot),
-                },
+                _ = renew.tick(), if slot.is_some() => {
+                    let (claim, me) = slot.as_mut().expect("a slot to renew");
+                    match renew_slot(&*client, journal, claim, *me, env.lease).await? {
+                        Some(value) => claim.current = Some(value),
+                        None => return Ok(TailEnd::LostSlot),
+                    }
+                }
+                _ = promoted(&mut role) => return Ok(TailEnd::Promoted),
                 _ = stopped(shutdown) => return Ok(TailEnd::Shutdown),
             }
         }

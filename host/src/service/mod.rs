@@ -14,6 +14,7 @@ pub mod convert;
 mod embedded;
 mod limits;
 pub mod gazctl;
+mod host_server;
 pub mod list_format;
 mod list_api;
 pub mod proto;
@@ -25,6 +26,7 @@ mod yaml;
 
 pub use client::{GrpcJournalClient, APPEND_FRAME};
 pub use embedded::{EmbeddedBroker, EmbeddedOptions, HostServices, DEFAULT_MAX_APPEND_BYTES, MAX_FRAME_BYTES, SHUTDOWN_GRACE};
+pub use host_server::HostServer;
 pub use list_api::LIST_PAGE;
 pub use read_api::MAX_READ_CONTENT;
 pub use server::{local_process_id, Broker, BrokerSettings};

@@ -1,0 +1,102 @@
+//! A host as a member of a cluster coordinated by etcd (`--etcd`, DESIGN §11).
+//!
+//! Gazette's `mainboilerplate` wiring of a broker or consumer process to its
+//! allocator: announce this process as a member under a lease, keep a watched copy
+//! of the keyspace, run the allocator (which acts only while this member leads), and
+//! follow this member's assignments. The coordination itself — keys, leases, the
+//! keyspace and the allocator — is `streamsum-cluster`; this module gives it the
+//! host's values and plugs the result into the host's seams:
+//!
+//! - [`shards`]: a shard host's membership under the consumer root
+//!   ([`DEFAULT_CONSUMER_ROOT`]): [`ShardMember`](shards::ShardMember) is the etcd
+//!   [`ShardAssignments`](crate::consumer::ShardAssignments) and each replica's
+//!   assigned [`Role`](crate::consumer::Role), and writes replica statuses back into
+//!   assignment values; [`directory`] is the etcd
+//!   [`ShardDirectory`](crate::consumer::directory::ShardDirectory) behind `Shard/List`,
+//!   `Apply` and `Unassign`.
+//! - [`values`]: what is stored at each key, in Gazette's encodings (protobuf
+//!   `ConsumerSpec`/`BrokerSpec` members, `ShardSpec`/`JournalSpec` items,
+//!   `ReplicaStatus`/`Route` assignments), and the allocator's reading of them.
+//!
+//! Without `--etcd` none of this runs: the embedded default is one process.
+
+pub mod directory;
+pub mod shards;
+pub mod values;
+
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use streamsum_cluster::allocator::MemberId;
+
+/// Gazette's `/gazette/consumers/<application>`: the stream-sum summer's root.
+pub const DEFAULT_CONSUMER_ROOT: &str = "/streamsum/consumers/stream-sum";
+/// Gazette's `/gazette/cluster`: the brokers' root.
+pub const DEFAULT_BROKER_ROOT: &str = "/streamsum/brokers";
+/// Gazette's default member lease (`--etcd.lease`, 20s).
+pub const DEFAULT_ETCD_LEASE: &str = "20s";
+
+/// Flags of a cluster member (the main service's shard host, or a broker).
+#[derive(Debug, Clone, Args)]
+pub struct ClusterArgs {
+    /// Join the cluster coordinated by this etcd (e.g. http://127.0.0.1:2379): announce
+    /// this process as a member and serve what the allocator assigns it. Without it
+    /// the process runs alone (the embedded default).
+    #[arg(long, env = "STREAMSUM_ETCD")]
+    pub etcd: Option<String>,
+    /// Root of this process's keyspace in etcd (default: /streamsum/consumers/stream-sum
+    /// for shard hosts, /streamsum/brokers for brokers).
+    #[arg(long, env = "STREAMSUM_ETCD_PREFIX")]
+    pub etcd_prefix: Option<String>,
+    /// TTL of this member's etcd lease: once it expires (the process died) its
+    /// assignments vanish and move to other members.
+    #[arg(long, env = "STREAMSUM_ETCD_LEASE", default_value = DEFAULT_ETCD_LEASE, value_parser = crate::flags::parse_duration)]
+    pub etcd_lease: Duration,
+    /// This member's failure zone: replicas of an item are spread across zones.
+    #[arg(long, env = "STREAMSUM_ZONE", default_value = "local")]
+    pub zone: String,
+    /// This member's id, unique within its zone (default: <hostname>-<pid>).
+    #[arg(long, env = "STREAMSUM_ID")]
+    pub id: Option<String>,
+}
+
+impl ClusterArgs {
+    /// This member's id, checked against the allocator's key rules.
+    ///
+    /// # Errors
+    /// A zone or id that cannot be part of an etcd key (empty, or holding a character
+    /// at or below `#`).
+    pub fn member(&self) -> anyhow::Result<MemberId> {
+        let suffix = self.id.clone().unwrap_or_else(|| format!("{}-{}", hostname(), std::process::id()));
+        let id = MemberId::new(self.zone.clone(), suffix);
+        streamsum_cluster::allocator::keys::member_key("/", &id).context("--zone and --id name this member in etcd keys")?;
+        Ok(id)
+    }
+
+    /// The root to use, `default` unless `--etcd-prefix` says otherwise.
+    pub fn root<'a>(&'a self, default: &'a str) -> &'a str {
+        self.etcd_prefix.as_deref().unwrap_or(default)
+    }
+
+    /// Checks the lease: etcd refuses TTLs under its election timeout, and a lease of
+    /// minutes would leave a dead member's items unserved that long.
+    ///
+    /// # Errors
+    /// A lease outside 1s..=10m.
+    pub fn check(&self) -> anyhow::Result<()> {
+        if self.etcd_lease < Duration::from_secs(1) || self.etcd_lease > Duration::from_secs(600) {
+            anyhow::bail!("--etcd-lease must be in 1s..=10m (got {:?})", self.etcd_lease);
+        }
+        Ok(())
+    }
+}
+
+/// This machine's host name, or `host`.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty() && !h.contains(|c: char| c <= '#'))
+        .unwrap_or_else(|| "host".to_string())
+}
