@@ -80,6 +80,14 @@ pub struct BrokerArgs {
     /// Largest single append accepted, in bytes.
     #[arg(long, env = "BROKER_MAX_APPEND_BYTES", default_value_t = DEFAULT_MAX_APPEND_BYTES)]
     pub max_append_bytes: usize,
+    /// Membership of a cluster (`--etcd`): journals are then specs in etcd (apply them
+    /// with `journals apply`; --partitions creates none), served by the brokers the
+    /// allocator assigns them to; any broker lists them all and proxies the others.
+    #[command(flatten)]
+    pub cluster: crate::cluster::ClusterArgs,
+    /// Most journals this broker serves in a cluster.
+    #[arg(long, env = "BROKER_JOURNAL_LIMIT", default_value_t = crate::cluster::brokers::DEFAULT_JOURNAL_LIMIT)]
+    pub journal_limit: u32,
 }
 
 /// The binary's entry point: applies `--config FILE`, parses the command line (clap
@@ -124,9 +132,31 @@ pub async fn run_broker(args: BrokerArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding --listen {}", args.listen))?;
     let opts = EmbeddedOptions { partitions: args.partitions, max_append_bytes: args.max_append_bytes, ..Default::default() };
+    if args.cluster.etcd.is_some() {
+        return run_cluster_broker(args, listener, opts).await;
+    }
     let broker = EmbeddedBroker::start(&args.data_dir, listener, opts).await?;
     println!("broker listening on {}", broker.url());
     crate::shutdown::signal().await?;
     tracing::info!("shutting down");
     broker.shutdown().await
+}
+
+/// `streamsum-host broker --etcd URL`: a member of the brokers' cluster.
+async fn run_cluster_broker(args: BrokerArgs, listener: tokio::net::TcpListener, opts: EmbeddedOptions) -> anyhow::Result<()> {
+    let endpoint = format!("http://{}", listener.local_addr().context("listener address")?);
+    let storage = EmbeddedBroker::open_storage(&args.data_dir).await?;
+    let member = crate::cluster::brokers::BrokerMember::join(&args.cluster, &endpoint, args.journal_limit, storage.clone()).await?;
+    let routing = crate::service::Routing { routes: member.routes(), catalog: member.catalog() };
+    let broker = EmbeddedBroker::serve(storage, listener, opts, None, Some(routing))?;
+    println!("broker listening on {}", broker.url());
+    let mut lost = member.lost();
+    let result = tokio::select! {
+        r = crate::shutdown::signal() => r,
+        _ = lost.wait_for(|lost| *lost) => Err(anyhow::anyhow!("lost this broker's etcd lease (etcd unreachable for longer than --etcd-lease?): its journals are being re-assigned")),
+    };
+    tracing::info!("shutting down");
+    let stopped = broker.shutdown().await;
+    member.leave().await;
+    result.and(stopped)
 }

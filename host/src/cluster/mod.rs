@@ -14,12 +14,17 @@
 //!   assignment values; [`directory`] is the etcd
 //!   [`ShardDirectory`](crate::consumer::directory::ShardDirectory) behind `Shard/List`,
 //!   `Apply` and `Unassign`.
+//! - [`brokers`]: a broker's membership under the brokers' root
+//!   ([`DEFAULT_BROKER_ROOT`]): journal routes from the assignments, the journals
+//!   assigned here created in the local storage, and the etcd journal catalog that
+//!   `List` and `Apply` go through.
 //! - [`values`]: what is stored at each key, in Gazette's encodings (protobuf
 //!   `ConsumerSpec`/`BrokerSpec` members, `ShardSpec`/`JournalSpec` items,
 //!   `ReplicaStatus`/`Route` assignments), and the allocator's reading of them.
 //!
 //! Without `--etcd` none of this runs: the embedded default is one process.
 
+pub mod brokers;
 pub mod directory;
 pub mod shards;
 pub mod values;

@@ -6,6 +6,7 @@
 //! is how the rest of the host uses journals, locally ([`LocalClient`]) or over gRPC;
 //! its requests and results are in `request.rs`.
 
+pub mod catalog;
 mod client;
 pub mod defaults;
 pub mod duration;
@@ -26,6 +27,7 @@ mod spec;
 mod storage;
 mod syncer;
 
+pub use catalog::JournalCatalog;
 pub use client::JournalClient;
 pub use local::{LocalClient, LOCAL_READ_CHUNK};
 pub use route::{check_append, check_read, JournalRoutes, LocalRoutes, Misrouted, ProcessId, Route};

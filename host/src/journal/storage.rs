@@ -25,9 +25,10 @@ use super::request::{AppendRequest, AppendResult, ApplyChange, JournalInfo, Read
 use super::error::JournalError;
 use super::fragment::sync_dir;
 use super::log::{Journal, SpecRecord};
-use super::labels::{Label, LabelSelector, LabelSet};
+use super::catalog::{check_changes, select, JournalCatalog};
+use super::labels::LabelSelector;
 use super::read::{read_events, ReadEvent};
-use super::spec::{validate_journal_name, JournalSpec};
+use super::spec::JournalSpec;
 use super::syncer::Syncer;
 
 const SPEC_FILE: &str = "spec.json";
@@ -117,23 +118,13 @@ impl Storage {
     /// # Errors
     /// `Invalid` for a malformed selector (a `prefix` value must end in `/`).
     pub fn list(&self, selector: &LabelSelector) -> Result<(i64, Vec<JournalInfo>), JournalError> {
-        let selector = resolve_meta_labels(selector)?;
         let revision = self.revision();
         let map = self.journals.read().unwrap_or_else(|p| p.into_inner());
-        let mut out = Vec::new();
-        for (name, journal) in map.iter() {
+        let all = map.values().map(|journal| {
             let rec = journal.spec();
-            let labels = rec.spec.labels.union(&LabelSet::from_pairs([("name", name.as_str())]));
-            if selector.matches(&labels) {
-                out.push(JournalInfo {
-                    spec: rec.spec,
-                    create_revision: rec.create_revision,
-                    mod_revision: rec.mod_revision,
-                    write_head: journal.head(),
-                });
-            }
-        }
-        Ok((revision, out))
+            JournalInfo { spec: rec.spec, create_revision: rec.create_revision, mod_revision: rec.mod_revision, write_head: journal.head() }
+        });
+        Ok((revision, select(selector, all)?))
     }
 
     /// Applies changes as one transaction and returns the new revision.
@@ -171,38 +162,7 @@ impl Storage {
     }
 
     fn check_changes(&self, changes: &[ApplyChange]) -> Result<(), JournalError> {
-        let mut seen = std::collections::HashSet::new();
-        for change in changes {
-            let (name, expect) = match change {
-                ApplyChange::Upsert { spec, expect_mod_revision } => {
-                    spec.validate()?;
-                    (spec.name.as_str(), *expect_mod_revision)
-                }
-                ApplyChange::Delete { journal, expect_mod_revision } => {
-                    validate_journal_name(journal)?;
-                    if *expect_mod_revision == 0 {
-                        return Err(JournalError::invalid(format!("delete of {journal:?} needs expect_mod_revision ≠ 0")));
-                    }
-                    (journal.as_str(), *expect_mod_revision)
-                }
-            };
-            if !seen.insert(name.to_string()) {
-                return Err(JournalError::invalid(format!("journal {name:?} changed twice in one apply")));
-            }
-            let current = self.journal(name).ok().map(|j| j.spec().mod_revision);
-            let ok = match (expect, current, change) {
-                (-1, Some(_), _) | (-1, None, ApplyChange::Upsert { .. }) | (0, None, _) => true,
-                (e, Some(cur), _) => e == cur,
-                _ => false,
-            };
-            if !ok {
-                return Err(JournalError::EtcdTransactionFailed(format!(
-                    "journal {name:?}: expected mod revision {expect}, current {}",
-                    current.map_or("none (not found)".to_string(), |c| c.to_string())
-                )));
-            }
-        }
-        Ok(())
+        check_changes(changes, |name| self.journal(name).ok().map(|j| j.spec().mod_revision))
     }
 
     fn upsert(&self, spec: JournalSpec, revision: i64) -> Result<(), JournalError> {
@@ -293,26 +253,6 @@ impl Storage {
     }
 }
 
-/// Rewrites the selector's `prefix` meta-label into a `name` prefix match.
-fn resolve_meta_labels(selector: &LabelSelector) -> Result<LabelSelector, JournalError> {
-    selector.validate()?;
-    let fix = |set: &LabelSet| -> Result<LabelSet, JournalError> {
-        let mut out = Vec::new();
-        for l in &set.0 {
-            if l.name == "prefix" {
-                if !l.value.ends_with('/') {
-                    return Err(JournalError::invalid(format!("selector prefix {:?} must end in '/'", l.value)));
-                }
-                out.push(Label { name: "name".into(), value: l.value.clone(), prefix: true });
-            } else {
-                out.push(l.clone());
-            }
-        }
-        Ok(LabelSet::from_labels(out))
-    };
-    Ok(LabelSelector { include: fix(&selector.include)?, exclude: fix(&selector.exclude)? })
-}
-
 /// A readable, unique directory name for a journal.
 fn journal_dir_name(name: &str) -> String {
     let readable: String = name.chars().take(80).map(|c| if c == '/' { '_' } else { c }).collect();
@@ -359,4 +299,27 @@ fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), JournalError
     f.sync_all().map_err(io)?;
     std::fs::rename(&tmp, &path).map_err(io)?;
     sync_dir(dir)
+}
+
+impl JournalCatalog for Arc<Storage> {
+    fn revision(&self) -> i64 {
+        Storage::revision(self)
+    }
+
+    fn subscribe_revision(&self) -> watch::Receiver<i64> {
+        Storage::subscribe_revision(self)
+    }
+
+    fn list(&self, selector: &LabelSelector) -> Result<(i64, Vec<JournalInfo>), JournalError> {
+        Storage::list(self, selector)
+    }
+
+    fn apply_changes(&self, changes: Vec<ApplyChange>) -> futures::future::BoxFuture<'static, Result<i64, JournalError>> {
+        let storage = self.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || storage.apply(changes))
+                .await
+                .map_err(|e| JournalError::Unavailable(format!("apply task failed: {e}")))?
+        })
+    }
 }

@@ -15,7 +15,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tonic::transport::server::TcpIncoming;
 
-use crate::journal::{defaults, LocalClient, Storage};
+use crate::journal::{defaults, JournalCatalog, JournalRoutes, LocalClient, Storage};
 
 use super::proto::journal_server::JournalServer;
 use super::server::{Broker, BrokerSettings};
@@ -62,6 +62,15 @@ pub struct EmbeddedBroker {
     grace: std::time::Duration,
 }
 
+/// How a cluster broker routes and lists journals (see [`Broker::with_routes`] and
+/// [`Broker::with_catalog`]).
+pub struct Routing {
+    /// Which brokers serve each journal.
+    pub routes: Arc<dyn JournalRoutes>,
+    /// Which journals exist.
+    pub catalog: Arc<dyn JournalCatalog>,
+}
+
 /// The gRPC services of a shard host, served next to the broker's.
 pub struct HostServices {
     /// `streamsum.Control`: plugin reloads and shard progress (issue 7).
@@ -91,27 +100,53 @@ impl EmbeddedBroker {
         opts: EmbeddedOptions,
         host: Option<HostServices>,
     ) -> anyhow::Result<Self> {
-        let (control, shards) = match host {
-            Some(h) => (Some(h.control), Some(h.shards)),
-            None => (None, None),
-        };
-        let dir = data_dir.to_path_buf();
-        let storage = tokio::task::spawn_blocking(move || Storage::open(&dir))
-            .await?
-            .with_context(|| format!("opening journals in {}", data_dir.display()))?;
+        let storage = Self::open_storage(data_dir).await?;
         let specs = defaults::stream_sum_specs(opts.partitions);
         let s = storage.clone();
         let created = tokio::task::spawn_blocking(move || s.create_missing(specs))
             .await?
             .context("creating the stream-sum journals")?;
+        tracing::info!(data_dir = %data_dir.display(), created, "journals ready");
+        Self::serve(storage, listener, opts, host, None)
+    }
+
+    /// Opens (or creates) the journal storage in `data_dir`.
+    ///
+    /// # Errors
+    /// Storage that cannot be opened (locked by another process, unreadable).
+    pub async fn open_storage(data_dir: &Path) -> anyhow::Result<Arc<Storage>> {
+        let dir = data_dir.to_path_buf();
+        tokio::task::spawn_blocking(move || Storage::open(&dir))
+            .await?
+            .with_context(|| format!("opening journals in {}", data_dir.display()))
+    }
+
+    /// Serves `storage` on `listener` (with the shard host's services, if any), its
+    /// journals routed and listed by `routing` (default: all here, in the storage).
+    ///
+    /// # Errors
+    /// The listener has no address.
+    pub fn serve(
+        storage: Arc<Storage>,
+        listener: TcpListener,
+        opts: EmbeddedOptions,
+        host: Option<HostServices>,
+        routing: Option<Routing>,
+    ) -> anyhow::Result<Self> {
+        let (control, shards) = match host {
+            Some(h) => (Some(h.control), Some(h.shards)),
+            None => (None, None),
+        };
         let local_addr = listener.local_addr().context("listener address")?;
-        tracing::info!(%local_addr, data_dir = %data_dir.display(), created, "broker serving");
+        tracing::info!(%local_addr, data_dir = %storage.dir().display(), "broker serving");
 
         let (shutdown, shutdown_rx) = watch::channel(false);
         let settings = BrokerSettings { endpoint: format!("http://{local_addr}"), max_append_bytes: opts.max_append_bytes };
-        let service = JournalServer::new(Broker::new(storage.clone(), settings, shutdown_rx.clone()))
-            .max_decoding_message_size(MAX_FRAME_BYTES)
-            .max_encoding_message_size(MAX_FRAME_BYTES);
+        let mut broker = Broker::new(storage.clone(), settings, shutdown_rx.clone());
+        if let Some(routing) = routing {
+            broker = broker.with_routes(routing.routes).with_catalog(routing.catalog);
+        }
+        let service = JournalServer::new(broker).max_decoding_message_size(MAX_FRAME_BYTES).max_encoding_message_size(MAX_FRAME_BYTES);
         let mut stop = shutdown_rx;
         let server = tokio::spawn(
             tonic::transport::Server::builder()

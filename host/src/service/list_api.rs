@@ -22,7 +22,7 @@ impl Broker {
     pub(super) fn serve_list(&self, req: proto::ListRequest) -> Result<RespStream<proto::ListResponse>, Status> {
         let selector = selector_in(req.selector).map_err(|e| to_status(&e))?;
         // Refuse malformed selectors (e.g. a prefix not ending in '/') up front.
-        let (revision, journals) = self.storage.list(&selector).map_err(|e| to_status(&e))?;
+        let (revision, journals) = self.catalog.list(&selector).map_err(|e| to_status(&e))?;
         let (tx, rx) = mpsc::channel(8);
         if !req.watch {
             let frames = self.snapshot(revision, &journals);
@@ -62,13 +62,13 @@ impl Broker {
 
     /// A List watch: snapshots on every change of the matched set, until shutdown.
     async fn watch(self, selector: LabelSelector, resume: i64, tx: mpsc::Sender<Result<proto::ListResponse, Status>>) {
-        let mut revisions = self.storage.subscribe_revision();
+        let mut revisions = self.catalog.subscribe_revision();
         let mut shutdown = self.shutdown.clone();
         let mut last: Option<(usize, i64)> = None;
         loop {
             let revision = *revisions.borrow_and_update();
             if revision > resume {
-                let (revision, journals) = match self.storage.list(&selector) {
+                let (revision, journals) = match self.catalog.list(&selector) {
                     Ok(l) => l,
                     Err(e) => {
                         let _ = tx.send(Err(to_status(&e))).await;

@@ -25,7 +25,7 @@ pub mod shard_api;
 mod yaml;
 
 pub use client::{GrpcJournalClient, APPEND_FRAME};
-pub use embedded::{EmbeddedBroker, EmbeddedOptions, HostServices, DEFAULT_MAX_APPEND_BYTES, MAX_FRAME_BYTES, SHUTDOWN_GRACE};
+pub use embedded::{EmbeddedBroker, EmbeddedOptions, HostServices, Routing, DEFAULT_MAX_APPEND_BYTES, MAX_FRAME_BYTES, SHUTDOWN_GRACE};
 pub use host_server::HostServer;
 pub use list_api::LIST_PAGE;
 pub use read_api::MAX_READ_CONTENT;

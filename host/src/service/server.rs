@@ -17,7 +17,7 @@ use futures::Stream;
 use tokio::sync::watch;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::journal::{ApplyChange, JournalError, JournalRoutes, LocalRoutes, ProcessId, Route, Storage};
+use crate::journal::{ApplyChange, JournalCatalog, JournalError, JournalRoutes, LocalRoutes, ProcessId, Route, Storage};
 
 use super::convert::{gazette_status, process_id_out, route_out, spec_in, to_status};
 use super::proto;
@@ -45,6 +45,8 @@ pub struct Broker {
     pub(super) routes: Arc<dyn JournalRoutes>,
     /// Channels to the brokers requests are proxied to.
     pub(super) proxy: Arc<super::proxy::ProxyPool>,
+    /// Which journals exist (default: the local storage's; a cluster's: etcd's).
+    pub(super) catalog: Arc<dyn JournalCatalog>,
 }
 
 pub(super) type RespStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
@@ -58,7 +60,15 @@ impl Broker {
     /// A service over `storage`, stopping its streams when `shutdown` becomes true.
     pub fn new(storage: Arc<Storage>, settings: BrokerSettings, shutdown: watch::Receiver<bool>) -> Self {
         let routes = Arc::new(LocalRoutes::new(local_process_id(), settings.endpoint.clone()));
-        Broker { storage, settings: Arc::new(settings), shutdown, routes, proxy: Arc::default() }
+        let catalog: Arc<dyn JournalCatalog> = Arc::new(storage.clone());
+        Broker { storage, settings: Arc::new(settings), shutdown, routes, proxy: Arc::default(), catalog }
+    }
+
+    /// The same service, listing and applying journal specs through `catalog` instead
+    /// of the local storage (which then holds only the content of journals served here).
+    pub fn with_catalog(mut self, catalog: Arc<dyn JournalCatalog>) -> Self {
+        self.catalog = catalog;
+        self
     }
 
     /// The same service, routing journals with `routes` instead of serving all of them.
@@ -98,12 +108,12 @@ impl Broker {
 
     /// A response header for a request about `journal`, naming its `route`.
     pub(super) fn header_for(&self, route: &Route) -> proto::Header {
-        self.header_with(route, self.storage.revision())
+        self.header_with(route, self.catalog.revision())
     }
 
     /// A response header at the current revision.
     pub(super) fn header(&self) -> proto::Header {
-        self.header_at(self.storage.revision())
+        self.header_at(self.catalog.revision())
     }
 }
 
@@ -124,11 +134,7 @@ impl JournalService for Broker {
 
     async fn apply(&self, request: Request<proto::ApplyRequest>) -> Result<Response<proto::ApplyResponse>, Status> {
         let changes = apply_changes_in(request.into_inner()).map_err(|e| to_status(&e))?;
-        let storage = self.storage.clone();
-        let result = tokio::task::spawn_blocking(move || storage.apply(changes))
-            .await
-            .map_err(|e| Status::internal(format!("apply task failed: {e}")))?;
-        match result {
+        match self.catalog.apply_changes(changes).await {
             Ok(revision) => Ok(Response::new(proto::ApplyResponse { status: 0, header: Some(self.header_at(revision)) })),
             Err(e) => match gazette_status(&e) {
                 Some(st) => {

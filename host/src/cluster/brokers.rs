@@ -1,0 +1,352 @@
+//! A broker as a member of the brokers' cluster.
+//!
+//! Gazette's broker wiring (`broker/service.go`, `resolver.go`, `replica.go`): the
+//! process announces its `BrokerSpec` under a lease at `<root>/members/<zone>#<id>`,
+//! keeps a watched copy of the root, runs the allocator over the journals (items
+//! `<root>/items/<journal>`, each a `JournalSpec`), and follows the assignments
+//! `<root>/assign/<journal>#<zone>#<id>#<slot>`:
+//!
+//! - every journal's [`Route`] is its assignments in slot order with each holder's
+//!   endpoint; [`ClusterRoutes`] gives them to the broker, which serves a journal it
+//!   is primary of and proxies (or routes) the others;
+//! - a journal assigned here is created in the local storage with its spec from etcd
+//!   before its route names this broker, so a request routed here finds it;
+//! - the primary writes the route into its assignment's value, which is what makes
+//!   the assignment consistent for the allocator (Gazette's `updateAssignments`);
+//! - [`EtcdCatalog`] lists and applies journal specs in etcd, so any broker lists
+//!   every journal and `journals apply` through any broker reaches them all.
+//!
+//! Replication is issue 16: a JournalSpec with `replication` above 1 is refused at
+//! apply, and without it a journal's content lives on one broker's disk — an extra
+//! replica the allocator adds is never consistent (no replication pipeline syncs
+//! it), so a journal is not moved away from a live broker; if that broker dies, its
+//! journals are re-assigned and start empty on their new broker until fragment stores
+//! (also issue 16) bring their content back.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use futures::future::BoxFuture;
+use prost::Message;
+use streamsum_cluster::allocator::keys::item_key;
+use streamsum_cluster::allocator::MemberId;
+use streamsum_cluster::etcd::etcd_client::{Client, Compare, CompareOp, Txn, TxnOp};
+use streamsum_cluster::etcd::{connect, update_assignment, AllocState, Allocator, Announcement, KeySpace, Snapshot};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::shards::run_allocator;
+use super::values::{broker_member_out, endpoint_of, journal_out, BrokerValue, JournalValues};
+use super::{ClusterArgs, DEFAULT_BROKER_ROOT};
+use crate::journal::catalog::{check_changes, select};
+use crate::journal::{
+    ApplyChange, JournalCatalog, JournalError, JournalInfo, JournalRoutes, JournalSpec, LabelSelector, ProcessId, Route,
+    Storage,
+};
+use crate::service::convert::route_out;
+use crate::shutdown::stopped;
+
+/// Gazette's default `--broker.limit`: journals one broker may hold.
+pub const DEFAULT_JOURNAL_LIMIT: u32 = 1024;
+
+/// Every journal's route, by name.
+type RouteTable = Arc<BTreeMap<String, Route>>;
+
+/// This broker's membership: announcement, keyspace, allocator and routes.
+pub struct BrokerMember {
+    client: Client,
+    keyspace: KeySpace<BrokerValue>,
+    root: String,
+    me: MemberId,
+    pid: ProcessId,
+    /// Where the content of journals served here lives.
+    storage: Arc<Storage>,
+    /// The routes, published after the journals they name here exist locally.
+    routes: watch::Sender<RouteTable>,
+    /// The keyspace revision the routes are at.
+    revision: watch::Sender<i64>,
+    announcement: tokio::sync::Mutex<Option<Announcement>>,
+    lost: watch::Receiver<bool>,
+    shutdown: watch::Sender<bool>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl BrokerMember {
+    /// Connects to `--etcd`, announces this broker (serving at `endpoint`, holding at
+    /// most `journal_limit` journals, their content in `storage`) and starts following
+    /// the journals' assignments.
+    ///
+    /// # Errors
+    /// etcd unreachable, a bad `--etcd-prefix`, `--zone` or `--id`, or another live
+    /// process announced with the same zone and id.
+    pub async fn join(args: &ClusterArgs, endpoint: &str, journal_limit: u32, storage: Arc<Storage>) -> anyhow::Result<Arc<Self>> {
+        args.check()?;
+        let url = args.etcd.as_deref().context("no --etcd to join")?;
+        let me = args.member()?;
+        let pid = ProcessId::new(me.zone.clone(), me.suffix.clone());
+        let root = args.root(DEFAULT_BROKER_ROOT).to_string();
+        let client = connect(&[url]).await.with_context(|| format!("connecting to --etcd {url}"))?;
+        let decode_root = root.clone();
+        let keyspace = KeySpace::load(client.clone(), &root, move |k, v| BrokerValue::decode(&decode_root, k, v))
+            .await
+            .with_context(|| format!("loading {root} from --etcd {url}"))?;
+        let announcement = Announcement::announce_member(client.clone(), &root, &me, broker_member_out(&pid, endpoint, journal_limit), args.etcd_lease)
+            .await
+            .with_context(|| format!("announcing broker {}#{} under {root}", me.zone, me.suffix))?;
+        tracing::info!(member = %format!("{}#{}", me.zone, me.suffix), %root, lease = ?announcement.ttl(), %endpoint, "joined the cluster");
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let announced = announcement.revision();
+        let member = Arc::new(BrokerMember {
+            client: client.clone(),
+            keyspace: keyspace.clone(),
+            root,
+            me: me.clone(),
+            pid,
+            storage,
+            routes: watch::Sender::new(Arc::default()),
+            revision: watch::Sender::new(keyspace.snapshot().revision()),
+            lost: announcement.lease_lost(),
+            announcement: tokio::sync::Mutex::new(Some(announcement)),
+            shutdown,
+            tasks: Mutex::default(),
+        });
+        let watch = tokio::spawn(keyspace.clone().watch(shutdown_rx.clone()));
+        let allocator = Allocator::new(client, keyspace, me, Arc::new(JournalValues));
+        let alloc = tokio::spawn(run_allocator(allocator, announced, shutdown_rx.clone()));
+        let follow = tokio::spawn(member.clone().follow(shutdown_rx));
+        member.tasks.lock().unwrap_or_else(|p| p.into_inner()).extend([watch, alloc, follow]);
+        Ok(member)
+    }
+
+    /// The routes the broker serves by.
+    pub fn routes(self: &Arc<Self>) -> Arc<dyn JournalRoutes> {
+        Arc::new(ClusterRoutes { me: self.pid.clone(), table: self.routes.subscribe() })
+    }
+
+    /// The catalog the broker lists and applies through.
+    pub fn catalog(self: &Arc<Self>) -> Arc<dyn JournalCatalog> {
+        Arc::new(EtcdCatalog { member: self.clone() })
+    }
+
+    /// Turns true once this member's lease is lost.
+    pub fn lost(&self) -> watch::Receiver<bool> {
+        self.lost.clone()
+    }
+
+    /// Follows every new snapshot: local journals, routes, assignment values.
+    async fn follow(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let mut snapshots = self.keyspace.subscribe();
+        let mut backoff = crate::consumer::source::Backoff::default();
+        loop {
+            let snapshot = snapshots.borrow_and_update().clone();
+            let retry = !self.sync(&snapshot).await;
+            let delay = if retry {
+                backoff.next_delay()
+            } else {
+                backoff.reset();
+                std::time::Duration::MAX
+            };
+            tokio::select! {
+                r = snapshots.changed() => if r.is_err() { return },
+                _ = tokio::time::sleep(delay), if retry => {}
+                _ = stopped(&mut shutdown) => return,
+            }
+        }
+    }
+
+    /// Brings the local storage, the routes and this broker's assignment values up to
+    /// `snapshot`; false if something must be tried again.
+    async fn sync(&self, snapshot: &Snapshot<BrokerValue>) -> bool {
+        let state = AllocState::new(&self.root, snapshot, &JournalValues);
+        let endpoints: BTreeMap<(String, String), String> = state
+            .members
+            .iter()
+            .map(|m| ((m.member.zone.clone(), m.member.suffix.clone()), endpoint_of(m.kv.decoded.member().and_then(|b| b.process_spec.as_ref()))))
+            .collect();
+        let mut table = BTreeMap::new();
+        let mut local = Vec::new();
+        let mut ok = true;
+        for item in &state.items {
+            let Some(spec) = item.kv.decoded.journal() else { continue };
+            let mut held: Vec<_> = state.assignments_of_item(&item.item.id).iter().collect();
+            held.sort_by_key(|a| a.assignment.slot);
+            let mut route = Route::default();
+            for a in &held {
+                let id = ProcessId::new(a.assignment.member_zone.clone(), a.assignment.member_suffix.clone());
+                if a.assignment.slot == 0 {
+                    route.primary = Some(route.members.len());
+                }
+                let endpoint = endpoints.get(&(id.zone.clone(), id.suffix.clone())).cloned().unwrap_or_default();
+                route.members.push(id);
+                route.endpoints.push(endpoint);
+            }
+            if route.includes(&self.pid) {
+                local.push(spec.clone());
+                if route.primary_member() == Some(&self.pid) {
+                    let mine = held.iter().find(|a| a.assignment.member() == self.me && a.assignment.slot == 0);
+                    if let Some(a) = mine {
+                        let want = route_out(&route);
+                        if !matches!(&a.kv.decoded, BrokerValue::Route(Some(r)) if *r == want) {
+                            ok &= self.write_route(&a.key, a.kv.mod_revision, want).await;
+                        }
+                    }
+                }
+            }
+            table.insert(spec.name.clone(), route);
+        }
+        ok &= self.ensure_local(local).await;
+        self.routes.send_replace(Arc::new(table));
+        self.revision.send_replace(snapshot.revision());
+        ok
+    }
+
+    /// Creates or updates the journals assigned here in the local storage.
+    async fn ensure_local(&self, specs: Vec<JournalSpec>) -> bool {
+        let storage = self.storage.clone();
+        let done = tokio::task::spawn_blocking(move || {
+            let mut ok = true;
+            for spec in specs {
+                let change = match storage.journal(&spec.name) {
+                    Ok(j) if j.spec().spec == spec => continue,
+                    Ok(j) => ApplyChange::Upsert { spec, expect_mod_revision: j.spec().mod_revision },
+                    Err(_) => ApplyChange::Upsert { spec, expect_mod_revision: 0 },
+                };
+                if let Err(e) = storage.apply(vec![change]) {
+                    tracing::error!(error = %e, "cannot create an assigned journal in the local storage");
+                    ok = false;
+                }
+            }
+            ok
+        });
+        done.await.unwrap_or(false)
+    }
+
+    /// Writes `route` into this broker's assignment at `key`.
+    async fn write_route(&self, key: &str, revision: i64, route: crate::service::proto::Route) -> bool {
+        match update_assignment(&self.client, key, revision, route.encode_to_vec()).await {
+            Ok(_) => true,
+            // The assignment changed meanwhile: the next revision says how.
+            Err(streamsum_cluster::etcd::Error::Conflict { .. }) => true,
+            Err(e) => {
+                tracing::warn!(%key, error = %e, "cannot write the route into the assignment; retrying");
+                false
+            }
+        }
+    }
+
+    /// Stops following and revokes the lease: this broker's journals are re-assigned
+    /// at once. Call after the broker stopped serving.
+    pub async fn leave(&self) {
+        let _ = self.shutdown.send(true);
+        let tasks: Vec<JoinHandle<()>> = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|p| p.into_inner()));
+        for task in tasks {
+            let _ = task.await;
+        }
+        if let Some(announcement) = self.announcement.lock().await.take() {
+            match announcement.revoke().await {
+                Ok(revision) => tracing::info!(revision, "left the cluster (lease revoked)"),
+                Err(e) => tracing::warn!(error = %e, "could not revoke the lease; it expires by itself"),
+            }
+        }
+    }
+}
+
+/// Routes from the brokers' assignments.
+struct ClusterRoutes {
+    me: ProcessId,
+    table: watch::Receiver<RouteTable>,
+}
+
+impl JournalRoutes for ClusterRoutes {
+    fn local(&self) -> &ProcessId {
+        &self.me
+    }
+
+    fn route(&self, journal: &str) -> Route {
+        self.table.borrow().get(journal).cloned().unwrap_or_default()
+    }
+}
+
+/// Journal specs in etcd.
+struct EtcdCatalog {
+    member: Arc<BrokerMember>,
+}
+
+impl EtcdCatalog {
+    /// Every journal of `snapshot`, in name order.
+    fn journals(&self, snapshot: &Snapshot<BrokerValue>) -> Vec<JournalInfo> {
+        let prefix = format!("{}/items/", self.member.root);
+        snapshot
+            .prefixed(&prefix)
+            .filter_map(|(_, kv)| {
+                let spec = kv.decoded.journal()?.clone();
+                Some(JournalInfo { spec, create_revision: kv.create_revision, mod_revision: kv.mod_revision, write_head: 0 })
+            })
+            .collect()
+    }
+}
+
+impl JournalCatalog for EtcdCatalog {
+    fn revision(&self) -> i64 {
+        *self.member.revision.borrow()
+    }
+
+    fn subscribe_revision(&self) -> watch::Receiver<i64> {
+        self.member.revision.subscribe()
+    }
+
+    fn list(&self, selector: &LabelSelector) -> Result<(i64, Vec<JournalInfo>), JournalError> {
+        let snapshot = self.member.keyspace.snapshot();
+        Ok((snapshot.revision(), select(selector, self.journals(&snapshot))?))
+    }
+
+    fn apply_changes(&self, changes: Vec<ApplyChange>) -> BoxFuture<'static, Result<i64, JournalError>> {
+        let member = self.member.clone();
+        let snapshot = member.keyspace.snapshot();
+        let current: BTreeMap<String, i64> = self.journals(&snapshot).into_iter().map(|j| (j.spec.name, j.mod_revision)).collect();
+        Box::pin(async move {
+            check_changes(&changes, |name| current.get(name).copied())?;
+            let mut compares = Vec::new();
+            let mut ops = Vec::new();
+            for change in &changes {
+                let (name, expect) = match change {
+                    ApplyChange::Upsert { spec, expect_mod_revision } => (spec.name.as_str(), *expect_mod_revision),
+                    ApplyChange::Delete { journal, expect_mod_revision } => (journal.as_str(), *expect_mod_revision),
+                };
+                let key = item_key(&member.root, name).map_err(|e| JournalError::invalid(format!("journal {name:?}: {e}")))?;
+                if expect != -1 {
+                    compares.push(Compare::mod_revision(key.as_str(), CompareOp::Equal, expect));
+                }
+                ops.push(match change {
+                    ApplyChange::Upsert { spec, .. } => {
+                        if spec.replication > 1 {
+                            return Err(JournalError::invalid(format!(
+                                "journal {name:?}: replication {} needs the replication pipeline, which this cluster does not have yet (issue 16); use replication: 1",
+                                spec.replication
+                            )));
+                        }
+                        TxnOp::put(key.as_str(), journal_out(spec), None)
+                    }
+                    ApplyChange::Delete { .. } => TxnOp::delete(key.as_str(), None),
+                });
+            }
+            let response = member
+                .client
+                .kv_client()
+                .txn(Txn::new().when(compares).and_then(ops))
+                .await
+                .map_err(|e| JournalError::Unavailable(format!("etcd: applying journal changes: {e}")))?;
+            if !response.succeeded() {
+                return Err(JournalError::EtcdTransactionFailed(
+                    "a journal changed since its revision was read (or a new one already exists): list and apply again".into(),
+                ));
+            }
+            let revision = response.header().map_or(0, |h| h.revision());
+            // Answer once this broker's copy (and its routes) have the change.
+            let mut revisions = member.revision.subscribe();
+            let _ = revisions.wait_for(|r| *r >= revision).await;
+            Ok(revision)
+        })
+    }
+}
