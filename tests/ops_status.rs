@@ -200,7 +200,10 @@ fn journals_list_prints_a_table_or_json() {
     let rows: Vec<Vec<&str>> = table.lines().map(|l| l.split_whitespace().collect()).collect();
     assert_eq!(
         rows,
-        vec![vec!["JOURNAL", "LABELS", "WRITE", "HEAD"], vec!["examples/stream-sum/sums", want_labels, "0"]],
+        vec![
+            vec!["JOURNAL", "LABELS", "WRITE", "HEAD", "ROUTE"],
+            vec!["examples/stream-sum/sums", want_labels, "0", "local#streamsum-broker:PRIMARY"]
+        ],
         "{table}"
     );
     let header = table.lines().next().unwrap();

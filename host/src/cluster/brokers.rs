@@ -281,7 +281,7 @@ impl EtcdCatalog {
             .prefixed(&prefix)
             .filter_map(|(_, kv)| {
                 let spec = kv.decoded.journal()?.clone();
-                Some(JournalInfo { spec, create_revision: kv.create_revision, mod_revision: kv.mod_revision, write_head: 0 })
+                Some(JournalInfo { spec, create_revision: kv.create_revision, mod_revision: kv.mod_revision, write_head: 0, route: Route::default() })
             })
             .collect()
     }

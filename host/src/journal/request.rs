@@ -18,6 +18,8 @@ pub struct JournalInfo {
     pub mod_revision: i64,
     /// Committed write head when listed.
     pub write_head: i64,
+    /// The brokers serving it, as listed (empty where the lister does not route).
+    pub route: super::route::Route,
 }
 
 /// One atomic append.

@@ -122,7 +122,7 @@ impl Storage {
         let map = self.journals.read().unwrap_or_else(|p| p.into_inner());
         let all = map.values().map(|journal| {
             let rec = journal.spec();
-            JournalInfo { spec: rec.spec, create_revision: rec.create_revision, mod_revision: rec.mod_revision, write_head: journal.head() }
+            JournalInfo { spec: rec.spec, create_revision: rec.create_revision, mod_revision: rec.mod_revision, write_head: journal.head(), route: Default::default() }
         });
         Ok((revision, select(selector, all)?))
     }

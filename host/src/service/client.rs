@@ -19,7 +19,7 @@ use crate::journal::{
     ReadChunk, ReadRequest,
 };
 
-use super::convert::{from_status, label_set_in, label_set_out, selector_out, sha1_in, spec_in, spec_out, status_error};
+use super::convert::{from_status, label_set_in, label_set_out, route_in, selector_out, sha1_in, spec_in, spec_out, status_error};
 use super::proto;
 use super::proto::journal_client::JournalClient as Stub;
 
@@ -66,8 +66,9 @@ impl GrpcJournalClient {
             }
             first = false;
             for j in frame.journals {
+                let route = j.route.as_ref().map(route_in).unwrap_or_default();
                 let spec = spec_in(j.spec.unwrap_or_default())?;
-                out.push(JournalInfo { spec, create_revision: j.create_revision, mod_revision: j.mod_revision, write_head: 0 });
+                out.push(JournalInfo { spec, create_revision: j.create_revision, mod_revision: j.mod_revision, write_head: 0, route });
             }
         }
         Ok(out)
@@ -98,8 +99,9 @@ impl GrpcJournalClient {
                 continue;
             }
             for j in frame.journals {
+                let route = j.route.as_ref().map(route_in).unwrap_or_default();
                 let spec = spec_in(j.spec.unwrap_or_default())?;
-                snapshot.push(JournalInfo { spec, create_revision: j.create_revision, mod_revision: j.mod_revision, write_head: 0 });
+                snapshot.push(JournalInfo { spec, create_revision: j.create_revision, mod_revision: j.mod_revision, write_head: 0, route });
             }
         }
         Err(JournalError::Unavailable("the broker ended the List watch".into()))

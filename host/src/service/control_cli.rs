@@ -3,6 +3,7 @@
 //! service, as `gazctl.rs` is of `protocol.Journal`. Gazette's `gazctl shards list`
 //! prints a similar table; `shards apply` reads gazctl's shard-set files.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -41,9 +42,13 @@ pub enum PluginsCommand {
 /// Arguments of `streamsum-host shards`.
 #[derive(Debug, Args)]
 pub struct ShardsArgs {
-    /// The host's gRPC address.
+    /// The host's gRPC address (in a cluster, any shard host's).
     #[arg(long, env = "BROKER_ADDRESS", default_value = "http://127.0.0.1:8080", global = true)]
     pub broker: String,
+    /// A broker to read journal write heads from for LAG (default: --broker, which is
+    /// one in the embedded default; a cluster's shard host is not).
+    #[arg(long, env = "SHARDS_JOURNALS", global = true)]
+    pub journals: Option<String>,
     /// The shards command.
     #[command(subcommand)]
     pub command: ShardsCommand,
@@ -128,13 +133,17 @@ pub async fn run_shards(args: ShardsArgs) -> anyhow::Result<()> {
         ShardsCommand::Apply { file } => return apply(&args.broker, &file).await,
     };
     let mut client = connect(&args.broker).await?;
-    let resp = client
+    let mut resp = client
         .list_shards(pb::ListShardsRequest {})
         .await
         .with_context(|| format!("ListShards on {}", args.broker))?
         .into_inner();
-    let lags = lags(&args.broker, &resp).await;
-    let routes = routes(&args.broker, &resp).await;
+    let listed = listed(&args.broker).await;
+    if let Some(listed) = listed.as_ref().filter(|l| !l.is_empty()) {
+        resp.shards = across_hosts(&args.broker, resp.shards, listed).await;
+    }
+    let lags = lags(args.journals.as_deref().unwrap_or(&args.broker), &resp).await;
+    let routes = routes(listed, &resp);
     match format {
         Format::Json => println!("{}", to_json(&resp, &lags, &routes)),
         Format::Table => print!("{}", table(&resp, &lags, &routes)),
@@ -142,13 +151,50 @@ pub async fn run_shards(args: ShardsArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Each shard's route as `Shard/List` reports it (`None` where the host does not
-/// serve the Shard service or does not know the shard).
-async fn routes(broker: &str, resp: &pb::ListShardsResponse) -> Vec<Option<pc::list_response::Shard>> {
-    let listed = match shard_client(broker).await {
-        Ok(mut c) => c.list(pc::ListRequest::default()).await.ok().map(|r| r.into_inner().shards),
-        Err(_) => None,
+/// Every shard `Shard/List` on `url` reports (`None` where the host does not serve
+/// the Shard service).
+async fn listed(url: &str) -> Option<Vec<pc::list_response::Shard>> {
+    let mut client = shard_client(url).await.ok()?;
+    client.list(pc::ListRequest::default()).await.ok().map(|r| r.into_inner().shards)
+}
+
+/// Every listed shard's progress, from the host of its primary (a cluster spreads
+/// them over hosts): the asked host's own rows where it is primary or no other host
+/// answers, and an IDLE row for a shard no host runs yet.
+async fn across_hosts(asked: &str, local: Vec<pb::ShardInfo>, listed: &[pc::list_response::Shard]) -> Vec<pb::ShardInfo> {
+    let mut remote: BTreeMap<String, Vec<pb::ShardInfo>> = BTreeMap::new();
+    let primary_endpoint = |shard: &pc::list_response::Shard| {
+        let route = shard.route.as_ref()?;
+        usize::try_from(route.primary).ok().and_then(|p| route.endpoints.get(p)).filter(|e| !e.is_empty()).cloned()
     };
+    for endpoint in listed.iter().filter_map(primary_endpoint) {
+        if endpoint == asked || remote.contains_key(&endpoint) {
+            continue;
+        }
+        let rows = match connect(&endpoint).await {
+            Ok(mut c) => c.list_shards(pb::ListShardsRequest {}).await.map(|r| r.into_inner().shards).unwrap_or_default(),
+            Err(_) => Vec::new(),
+        };
+        remote.insert(endpoint, rows);
+    }
+    let find = |rows: &[pb::ShardInfo], id: &str| rows.iter().find(|r| r.id == id).cloned();
+    listed
+        .iter()
+        .filter_map(|shard| shard.spec.as_ref().map(|spec| (shard, spec.id.clone())))
+        .map(|(shard, id)| {
+            let from_primary = primary_endpoint(shard).and_then(|e| remote.get(&e)).and_then(|rows| find(rows, &id));
+            from_primary.or_else(|| find(&local, &id)).unwrap_or_else(|| pb::ShardInfo {
+                status: if shard.route.as_ref().is_some_and(|r| !r.members.is_empty()) { "ASSIGNED" } else { "IDLE" }.into(),
+                note: "not running on the asked host, and its primary's host did not answer".into(),
+                id,
+                ..Default::default()
+            })
+        })
+        .collect()
+}
+
+/// Each row's shard as `Shard/List` reported it (`None` where it did not).
+fn routes(listed: Option<Vec<pc::list_response::Shard>>, resp: &pb::ListShardsResponse) -> Vec<Option<pc::list_response::Shard>> {
     let listed = listed.unwrap_or_default();
     resp.shards.iter().map(|s| listed.iter().find(|l| l.spec.as_ref().is_some_and(|spec| spec.id == s.id)).cloned()).collect()
 }

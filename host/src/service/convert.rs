@@ -82,6 +82,13 @@ pub fn route_out(route: &Route) -> proto::Route {
     }
 }
 
+/// Gazette's `Route` as a route (a primary index out of range means none).
+pub fn route_in(route: &proto::Route) -> Route {
+    let members: Vec<ProcessId> = route.members.iter().map(|m| ProcessId::new(m.zone.clone(), m.suffix.clone())).collect();
+    let primary = usize::try_from(route.primary).ok().filter(|p| *p < members.len());
+    Route { members, primary, endpoints: route.endpoints.clone() }
+}
+
 /// The journal error for a non-OK Gazette status in a response.
 pub fn status_error(status: i32, journal: &str) -> JournalError {
     let st = proto::Status::try_from(status);

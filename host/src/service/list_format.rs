@@ -46,6 +46,25 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
+/// `zone#suffix:PRIMARY` of a journal's primary, then `zone#suffix:REPLICA` of each
+/// other member; `-` for a journal no broker serves.
+pub fn route_text(route: &crate::journal::Route) -> String {
+    let mut members: Vec<(bool, String)> = route
+        .members
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let primary = route.primary == Some(i);
+            (primary, format!("{}#{}:{}", m.zone, m.suffix, if primary { "PRIMARY" } else { "REPLICA" }))
+        })
+        .collect();
+    members.sort_by_key(|(primary, _)| !primary);
+    if members.is_empty() {
+        return "-".into();
+    }
+    members.into_iter().map(|(_, m)| m).collect::<Vec<_>>().join(",")
+}
+
 /// The journal listing in `format`.
 pub fn render(journals: &[JournalInfo], format: ListFormat) -> String {
     let labels =
@@ -54,9 +73,9 @@ pub fn render(journals: &[JournalInfo], format: ListFormat) -> String {
         ListFormat::Table => {
             let rows: Vec<Vec<String>> = journals
                 .iter()
-                .map(|j| vec![j.spec.name.clone(), labels(j).join(","), j.write_head.to_string()])
+                .map(|j| vec![j.spec.name.clone(), labels(j).join(","), j.write_head.to_string(), route_text(&j.route)])
                 .collect();
-            table(&["JOURNAL", "LABELS", "WRITE HEAD"], &rows)
+            table(&["JOURNAL", "LABELS", "WRITE HEAD", "ROUTE"], &rows)
         }
         ListFormat::Json => journals
             .iter()
@@ -64,6 +83,7 @@ pub fn render(journals: &[JournalInfo], format: ListFormat) -> String {
                 let v = serde_json::json!({
                     "name": j.spec.name, "labels": labels(j), "write_head": j.write_head,
                     "mod_revision": j.mod_revision, "create_revision": j.create_revision, "spec": j.spec,
+                    "route": route_text(&j.route),
                 });
                 format!("{v}\n")
             })
@@ -86,7 +106,7 @@ mod tests {
             labels: LabelSet::from_pairs(labels.iter().copied()),
             ..Default::default()
         };
-        JournalInfo { spec, create_revision: 1, mod_revision: 2, write_head: head }
+        JournalInfo { spec, create_revision: 1, mod_revision: 2, write_head: head, route: Default::default() }
     }
 
     #[test]
@@ -97,10 +117,12 @@ mod tests {
 
     #[test]
     fn journals_render_as_table_json_and_tsv() {
-        let js = [info("a/b", &[("k", "v")], 42), info("c", &[], 0)];
+        let mut js = [info("a/b", &[("k", "v")], 42), info("c", &[], 0)];
+        let id = |s: &str| crate::journal::ProcessId::new("local", s);
+        js[0].route = crate::journal::Route { members: vec![id("b2"), id("b1")], primary: Some(1), endpoints: vec![] };
         assert_eq!(
             render(&js, ListFormat::Table),
-            "JOURNAL  LABELS  WRITE HEAD\na/b      k=v     42\nc                0\n"
+            "JOURNAL  LABELS  WRITE HEAD  ROUTE\na/b      k=v     42          local#b1:PRIMARY,local#b2:REPLICA\nc                0           -\n"
         );
         assert_eq!(render(&js, ListFormat::Tsv), "a/b\t42\t2\tk=v\nc\t0\t2\t\n");
         let first: serde_json::Value =
