@@ -107,6 +107,22 @@ impl GrpcJournalClient {
         Err(JournalError::Unavailable("the broker ended the List watch".into()))
     }
 
+    /// As [`JournalClient::list`], but a journal whose write head cannot be read (its
+    /// broker is unreachable) is listed with a head of -1 instead of failing the list:
+    /// what an operator's listing shows while a broker is down.
+    pub async fn list_known_heads(&self, selector: LabelSelector) -> Result<Vec<JournalInfo>, JournalError> {
+        let mut infos = Self::list_specs(self.stub.clone(), selector).await?;
+        let heads = futures::future::join_all(infos.iter().map(|j| self.write_head(&j.spec.name))).await;
+        for (info, head) in infos.iter_mut().zip(heads) {
+            info.write_head = match head {
+                Ok(h) => h,
+                Err(e) if e.is_transient() => -1,
+                Err(e) => return Err(e),
+            };
+        }
+        Ok(infos)
+    }
+
     /// The committed write head of `journal` (a metadata-only, non-blocking read at -1).
     pub async fn write_head(&self, journal: &str) -> Result<i64, JournalError> {
         let req = proto::ReadRequest { journal: journal.to_string(), offset: -1, metadata_only: true, ..Default::default() };

@@ -112,7 +112,7 @@ pub async fn run(args: JournalsArgs) -> anyhow::Result<()> {
 
 async fn list(client: &GrpcJournalClient, selector: &str, format: super::list_format::ListFormat) -> anyhow::Result<()> {
     let sel = parse_selector(selector).with_context(|| format!("--selector {selector:?}"))?;
-    let journals = client.list(sel).await.with_context(|| format!("listing journals on the broker ({selector:?})"))?;
+    let journals = client.list_known_heads(sel).await.with_context(|| format!("listing journals on the broker ({selector:?})"))?;
     let text = super::list_format::render(&journals, format);
     match std::io::stdout().lock().write_all(text.as_bytes()) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),

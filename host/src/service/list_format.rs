@@ -65,7 +65,17 @@ pub fn route_text(route: &crate::journal::Route) -> String {
     members.into_iter().map(|(_, m)| m).collect::<Vec<_>>().join(",")
 }
 
-/// The journal listing in `format`.
+/// A write head, or `?` where it could not be read (-1).
+fn head_text(head: i64) -> String {
+    if head < 0 {
+        "?".into()
+    } else {
+        head.to_string()
+    }
+}
+
+/// The journal listing in `format` (a write head of -1, unknown, prints as `?`, and
+/// as `null` in JSON).
 pub fn render(journals: &[JournalInfo], format: ListFormat) -> String {
     let labels =
         |j: &JournalInfo| j.spec.labels.0.iter().map(|l| format!("{}={}", l.name, l.value)).collect::<Vec<_>>();
@@ -73,7 +83,7 @@ pub fn render(journals: &[JournalInfo], format: ListFormat) -> String {
         ListFormat::Table => {
             let rows: Vec<Vec<String>> = journals
                 .iter()
-                .map(|j| vec![j.spec.name.clone(), labels(j).join(","), j.write_head.to_string(), route_text(&j.route)])
+                .map(|j| vec![j.spec.name.clone(), labels(j).join(","), head_text(j.write_head), route_text(&j.route)])
                 .collect();
             table(&["JOURNAL", "LABELS", "WRITE HEAD", "ROUTE"], &rows)
         }
@@ -81,7 +91,7 @@ pub fn render(journals: &[JournalInfo], format: ListFormat) -> String {
             .iter()
             .map(|j| {
                 let v = serde_json::json!({
-                    "name": j.spec.name, "labels": labels(j), "write_head": j.write_head,
+                    "name": j.spec.name, "labels": labels(j), "write_head": (j.write_head >= 0).then_some(j.write_head),
                     "mod_revision": j.mod_revision, "create_revision": j.create_revision, "spec": j.spec,
                     "route": route_text(&j.route),
                 });
@@ -90,7 +100,7 @@ pub fn render(journals: &[JournalInfo], format: ListFormat) -> String {
             .collect(),
         ListFormat::Tsv => journals
             .iter()
-            .map(|j| format!("{}\t{}\t{}\t{}\n", j.spec.name, j.write_head, j.mod_revision, labels(j).join(",")))
+            .map(|j| format!("{}\t{}\t{}\t{}\n", j.spec.name, head_text(j.write_head), j.mod_revision, labels(j).join(",")))
             .collect(),
     }
 }
