@@ -167,3 +167,7 @@ impl ShardDirectory for EtcdDirectory {
         })
     }
 }
+
+#[cfg(test)]
+#[path = "directory_tests.rs"]
+mod tests;

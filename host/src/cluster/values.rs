@@ -242,3 +242,7 @@ impl AllocatorValues<BrokerValue> for JournalValues {
         wrote == now
     }
 }
+
+#[cfg(test)]
+#[path = "values_tests.rs"]
+mod tests;
