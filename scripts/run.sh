@@ -6,8 +6,12 @@
 #
 #   STREAMS=100 CHUNKS=100 WORKERS=4 scripts/run.sh     # the defaults
 #   DATA_DIR=./streamsum-data scripts/run.sh             # keep the data (default: a temp dir)
+#   scripts/run.sh --cluster                             # etcd + 2 brokers + 3 shard hosts (run-cluster.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = "--cluster" ]; then
+  exec bash scripts/run-cluster.sh
+fi
 
 bash scripts/setup.sh
 bash scripts/build-guests.sh
