@@ -50,6 +50,9 @@ use crate::shutdown::stopped;
 /// Gazette's default `--broker.limit`: journals one broker may hold.
 pub const DEFAULT_JOURNAL_LIMIT: u32 = 1024;
 
+/// How long an apply waits for this broker's copy of etcd to show it.
+const APPLY_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Every journal's route, by name.
 type RouteTable = Arc<BTreeMap<String, Route>>;
 
@@ -345,7 +348,10 @@ impl JournalCatalog for EtcdCatalog {
             let revision = response.header().map_or(0, |h| h.revision());
             // Answer once this broker's copy (and its routes) have the change.
             let mut revisions = member.revision.subscribe();
-            let _ = revisions.wait_for(|r| *r >= revision).await;
+            let caught_up = tokio::time::timeout(APPLY_WAIT, revisions.wait_for(|r| *r >= revision)).await;
+            if !matches!(caught_up, Ok(Ok(_))) {
+                tracing::warn!(revision, "applied, but this broker's copy of etcd has not caught up yet");
+            }
             Ok(revision)
         })
     }

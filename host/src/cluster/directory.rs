@@ -21,6 +21,9 @@ use crate::consumer::directory::{DirectoryError, ListedShard, ReplicaCode, Shard
 use crate::consumer::ShardChange;
 use crate::journal::{ProcessId, Route};
 
+/// How long a change waits for this host's copy of etcd to show it.
+const CATCH_UP: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Shards as the consumer application's keyspace holds them.
 #[derive(Clone)]
 pub struct EtcdDirectory {
@@ -35,6 +38,14 @@ impl EtcdDirectory {
 
     fn keyspace(&self) -> &KeySpace<ConsumerValue> {
         self.member.keyspace()
+    }
+
+    /// Waits (a while) for this host's copy of etcd to reach `revision`, so a List
+    /// right after a change sees it.
+    async fn caught_up(&self, revision: i64) {
+        if tokio::time::timeout(CATCH_UP, self.keyspace().wait_for_revision(revision)).await.is_err() {
+            tracing::warn!(revision, "changed, but this host's copy of etcd has not caught up yet");
+        }
     }
 }
 
@@ -121,7 +132,7 @@ impl ShardDirectory for EtcdDirectory {
             }
             let revision = response.header().map_or(0, |h| h.revision());
             // Answer once this host's copy has the change: a List right after sees it.
-            this.keyspace().wait_for_revision(revision).await;
+            this.caught_up(revision).await;
             Ok(revision)
         })
     }
@@ -162,7 +173,7 @@ impl ShardDirectory for EtcdDirectory {
             if !response.succeeded() {
                 return Err(DirectoryError::RevisionMismatch("an assignment changed meanwhile: try again".into()));
             }
-            this.keyspace().wait_for_revision(response.header().map_or(0, |h| h.revision())).await;
+            this.caught_up(response.header().map_or(0, |h| h.revision())).await;
             Ok(removed)
         })
     }

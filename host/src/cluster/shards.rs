@@ -167,10 +167,18 @@ impl ShardMember {
         let mut changes = status.subscribe();
         let mut snapshots = self.keyspace.subscribe();
         let mut backoff = crate::consumer::source::Backoff::default();
+        // What was compared last: progress changes the status on every transaction,
+        // the replica code rarely; nothing to look up while neither side moved.
+        let mut compared: Option<(i64, ReplicaReport)> = None;
         loop {
             let want = ReplicaReport::of(&status.snapshot());
             let snapshot = snapshots.borrow_and_update().clone();
-            if let Some((key, revision, have)) = self.assignment(&snapshot, &id) {
+            let seen = (snapshot.revision(), want.clone());
+            let unchanged = compared.as_ref() == Some(&seen);
+            compared = Some(seen);
+            if unchanged {
+                // Neither the status code nor the keyspace moved.
+            } else if let Some((key, revision, have)) = self.assignment(&snapshot, &id) {
                 if have.as_ref() != Some(&want) {
                     match update_assignment(&self.client, &key, revision, replica_out(&want)).await {
                         Ok(at) => {
@@ -188,6 +196,7 @@ impl ShardMember {
                             if crate::shutdown::sleep_or_stopped(delay, &mut stop).await {
                                 return;
                             }
+                            compared = None;
                             continue;
                         }
                         Err(e) => tracing::warn!(shard = %id, error = %e, "cannot write the replica status"),
