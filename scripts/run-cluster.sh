@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The main job on a cluster on this machine (`scripts/run.sh --cluster`): an etcd,
+# The main job on a cluster on this machine, run by `scripts/run.sh --cluster`: an etcd,
 # 2 brokers and 3 shard hosts as separate processes, each a member of the cluster
 # (`--etcd`); the stream-sum journals and shards applied from kustomize/stream-sum/;
 # then a chunker job, whose report must pass. With KILL_ONE=1 a shard host holding
@@ -12,12 +12,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bash scripts/setup.sh
-bash scripts/build-guests.sh
-echo "== building streamsum-host (release)"
-cargo build --release -p streamsum-host
-
-target="${CARGO_TARGET_DIR:-target}"
+# run.sh set up the machine and built everything into $TARGET.
+target="${TARGET:?run this through scripts/run.sh --cluster}"
 bin="$target/release/streamsum-host"
 data="${DATA_DIR:-$(mktemp -d -t streamsum-cluster.XXXXXX)}"
 lease="${LEASE:-3s}"

@@ -9,9 +9,6 @@
 #   scripts/run.sh --cluster                             # etcd + 2 brokers + 3 shard hosts (run-cluster.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ "${1:-}" = "--cluster" ]; then
-  exec bash scripts/run-cluster.sh
-fi
 
 bash scripts/setup.sh
 bash scripts/build-guests.sh
@@ -20,6 +17,9 @@ cargo build --release -p streamsum-host
 
 target="${CARGO_TARGET_DIR:-target}"
 bin="$target/release/streamsum-host"
+if [ "${1:-}" = "--cluster" ]; then
+  TARGET="$target" exec bash scripts/run-cluster.sh
+fi
 data="${DATA_DIR:-$(mktemp -d -t streamsum.XXXXXX)}"
 mkdir -p "$data"
 

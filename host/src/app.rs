@@ -264,8 +264,7 @@ impl Service {
             tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding --listen {}", args.listen))?;
         let endpoint = format!("http://{}", listener.local_addr().context("listener address")?);
         let member = ShardMember::join(&args.cluster, &endpoint, args.shard_limit, args.sandbox.max_shard_failures).await?;
-        let me = crate::journal::ProcessId::new(member.id().zone.clone(), member.id().suffix.clone());
-        let shards = ShardApi::new(Arc::new(EtcdDirectory::new(member.clone())), shard_list.clone(), me).into_server();
+        let shards = ShardApi::new(Arc::new(EtcdDirectory::new(member.clone())), shard_list.clone(), member.process_id()).into_server();
         let host_server = HostServer::start(listener, HostServices { control: control.into_server(), shards })?;
         let mut plugins = BTreeMap::new();
         for (shard, path) in args.sandbox.app_for()? {

@@ -24,19 +24,16 @@
 //! (also issue 16) bring their content back.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use anyhow::Context;
 use futures::future::BoxFuture;
 use prost::Message;
 use streamsum_cluster::allocator::keys::item_key;
-use streamsum_cluster::allocator::MemberId;
-use streamsum_cluster::etcd::etcd_client::{Client, Compare, CompareOp, Txn, TxnOp};
-use streamsum_cluster::etcd::{connect, update_assignment, AllocState, Allocator, Announcement, KeySpace, Snapshot};
+use streamsum_cluster::etcd::etcd_client::{Compare, CompareOp, Txn, TxnOp};
+use streamsum_cluster::etcd::{update_assignment, AllocState, Snapshot};
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
-use super::shards::run_allocator;
+use super::membership::Membership;
 use super::values::{broker_member_out, endpoint_of, journal_out, BrokerValue, JournalValues};
 use super::{ClusterArgs, DEFAULT_BROKER_ROOT};
 use crate::journal::catalog::{check_changes, select};
@@ -56,12 +53,9 @@ const APPLY_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 /// Every journal's route, by name.
 type RouteTable = Arc<BTreeMap<String, Route>>;
 
-/// This broker's membership: announcement, keyspace, allocator and routes.
+/// This broker's membership and routes.
 pub struct BrokerMember {
-    client: Client,
-    keyspace: KeySpace<BrokerValue>,
-    root: String,
-    me: MemberId,
+    membership: Membership<BrokerValue>,
     pid: ProcessId,
     /// Where the content of journals served here lives.
     storage: Arc<Storage>,
@@ -69,10 +63,6 @@ pub struct BrokerMember {
     routes: watch::Sender<RouteTable>,
     /// The keyspace revision the routes are at.
     revision: watch::Sender<i64>,
-    announcement: tokio::sync::Mutex<Option<Announcement>>,
-    lost: watch::Receiver<bool>,
-    shutdown: watch::Sender<bool>,
-    tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl BrokerMember {
@@ -84,41 +74,15 @@ impl BrokerMember {
     /// etcd unreachable, a bad `--etcd-prefix`, `--zone` or `--id`, or another live
     /// process announced with the same zone and id.
     pub async fn join(args: &ClusterArgs, endpoint: &str, journal_limit: u32, storage: Arc<Storage>) -> anyhow::Result<Arc<Self>> {
-        args.check()?;
-        let url = args.etcd.as_deref().context("no --etcd to join")?;
-        let me = args.member()?;
-        let pid = ProcessId::new(me.zone.clone(), me.suffix.clone());
-        let root = args.root(DEFAULT_BROKER_ROOT).to_string();
-        let client = connect(&[url]).await.with_context(|| format!("connecting to --etcd {url}"))?;
-        let decode_root = root.clone();
-        let keyspace = KeySpace::load(client.clone(), &root, move |k, v| BrokerValue::decode(&decode_root, k, v))
-            .await
-            .with_context(|| format!("loading {root} from --etcd {url}"))?;
-        let announcement = Announcement::announce_member(client.clone(), &root, &me, broker_member_out(&pid, endpoint, journal_limit), args.etcd_lease)
-            .await
-            .with_context(|| format!("announcing broker {}#{} under {root}", me.zone, me.suffix))?;
-        tracing::info!(member = %format!("{}#{}", me.zone, me.suffix), %root, lease = ?announcement.ttl(), %endpoint, "joined the cluster");
-        let (shutdown, shutdown_rx) = watch::channel(false);
-        let announced = announcement.revision();
-        let member = Arc::new(BrokerMember {
-            client: client.clone(),
-            keyspace: keyspace.clone(),
-            root,
-            me: me.clone(),
-            pid,
-            storage,
-            routes: watch::Sender::new(Arc::default()),
-            revision: watch::Sender::new(keyspace.snapshot().revision()),
-            lost: announcement.lease_lost(),
-            announcement: tokio::sync::Mutex::new(Some(announcement)),
-            shutdown,
-            tasks: Mutex::default(),
-        });
-        let watch = tokio::spawn(keyspace.clone().watch(shutdown_rx.clone()));
-        let allocator = Allocator::new(client, keyspace, me, Arc::new(JournalValues));
-        let alloc = tokio::spawn(run_allocator(allocator, announced, shutdown_rx.clone()));
-        let follow = tokio::spawn(member.clone().follow(shutdown_rx));
-        member.tasks.lock().unwrap_or_else(|p| p.into_inner()).extend([watch, alloc, follow]);
+        let id = args.member()?;
+        let pid = ProcessId::new(id.zone, id.suffix);
+        let value = broker_member_out(&pid, endpoint, journal_limit);
+        let membership =
+            Membership::join(args, DEFAULT_BROKER_ROOT, "broker", value, BrokerValue::decode, Arc::new(JournalValues)).await?;
+        let revision = watch::Sender::new(membership.keyspace.snapshot().revision());
+        let member = Arc::new(BrokerMember { membership, pid, storage, routes: watch::Sender::new(Arc::default()), revision });
+        let follower = member.clone();
+        member.membership.spawn(move |shutdown| follower.follow(shutdown));
         Ok(member)
     }
 
@@ -134,12 +98,12 @@ impl BrokerMember {
 
     /// Turns true once this member's lease is lost.
     pub fn lost(&self) -> watch::Receiver<bool> {
-        self.lost.clone()
+        self.membership.lost()
     }
 
     /// Follows every new snapshot: local journals, routes, assignment values.
     async fn follow(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
-        let mut snapshots = self.keyspace.subscribe();
+        let mut snapshots = self.membership.keyspace.subscribe();
         let mut backoff = crate::consumer::source::Backoff::default();
         loop {
             let snapshot = snapshots.borrow_and_update().clone();
@@ -161,7 +125,7 @@ impl BrokerMember {
     /// Brings the local storage, the routes and this broker's assignment values up to
     /// `snapshot`; false if something must be tried again.
     async fn sync(&self, snapshot: &Snapshot<BrokerValue>) -> bool {
-        let state = AllocState::new(&self.root, snapshot, &JournalValues);
+        let state = AllocState::new(&self.membership.root, snapshot, &JournalValues);
         let endpoints: BTreeMap<(String, String), String> = state
             .members
             .iter()
@@ -187,7 +151,7 @@ impl BrokerMember {
             if route.includes(&self.pid) {
                 local.push(spec.clone());
                 if route.primary_member() == Some(&self.pid) {
-                    let mine = held.iter().find(|a| a.assignment.member() == self.me && a.assignment.slot == 0);
+                    let mine = held.iter().find(|a| a.assignment.member() == self.membership.me && a.assignment.slot == 0);
                     if let Some(a) = mine {
                         let want = route_out(&route);
                         if !matches!(&a.kv.decoded, BrokerValue::Route(Some(r)) if *r == want) {
@@ -227,7 +191,7 @@ impl BrokerMember {
 
     /// Writes `route` into this broker's assignment at `key`.
     async fn write_route(&self, key: &str, revision: i64, route: crate::service::proto::Route) -> bool {
-        match update_assignment(&self.client, key, revision, route.encode_to_vec()).await {
+        match update_assignment(&self.membership.client, key, revision, route.encode_to_vec()).await {
             Ok(_) => true,
             // The assignment changed meanwhile: the next revision says how.
             Err(streamsum_cluster::etcd::Error::Conflict { .. }) => true,
@@ -241,17 +205,7 @@ impl BrokerMember {
     /// Stops following and revokes the lease: this broker's journals are re-assigned
     /// at once. Call after the broker stopped serving.
     pub async fn leave(&self) {
-        let _ = self.shutdown.send(true);
-        let tasks: Vec<JoinHandle<()>> = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|p| p.into_inner()));
-        for task in tasks {
-            let _ = task.await;
-        }
-        if let Some(announcement) = self.announcement.lock().await.take() {
-            match announcement.revoke().await {
-                Ok(revision) => tracing::info!(revision, "left the cluster (lease revoked)"),
-                Err(e) => tracing::warn!(error = %e, "could not revoke the lease; it expires by itself"),
-            }
-        }
+        self.membership.leave().await;
     }
 }
 
@@ -279,7 +233,7 @@ struct EtcdCatalog {
 impl EtcdCatalog {
     /// Every journal of `snapshot`, in name order.
     fn journals(&self, snapshot: &Snapshot<BrokerValue>) -> Vec<JournalInfo> {
-        let prefix = format!("{}/items/", self.member.root);
+        let prefix = format!("{}/items/", self.member.membership.root);
         snapshot
             .prefixed(&prefix)
             .filter_map(|(_, kv)| {
@@ -300,13 +254,13 @@ impl JournalCatalog for EtcdCatalog {
     }
 
     fn list(&self, selector: &LabelSelector) -> Result<(i64, Vec<JournalInfo>), JournalError> {
-        let snapshot = self.member.keyspace.snapshot();
+        let snapshot = self.member.membership.keyspace.snapshot();
         Ok((snapshot.revision(), select(selector, self.journals(&snapshot))?))
     }
 
     fn apply_changes(&self, changes: Vec<ApplyChange>) -> BoxFuture<'static, Result<i64, JournalError>> {
         let member = self.member.clone();
-        let snapshot = member.keyspace.snapshot();
+        let snapshot = member.membership.keyspace.snapshot();
         let current: BTreeMap<String, i64> = self.journals(&snapshot).into_iter().map(|j| (j.spec.name, j.mod_revision)).collect();
         Box::pin(async move {
             check_changes(&changes, |name| current.get(name).copied())?;
@@ -317,7 +271,7 @@ impl JournalCatalog for EtcdCatalog {
                     ApplyChange::Upsert { spec, expect_mod_revision } => (spec.name.as_str(), *expect_mod_revision),
                     ApplyChange::Delete { journal, expect_mod_revision } => (journal.as_str(), *expect_mod_revision),
                 };
-                let key = item_key(&member.root, name).map_err(|e| JournalError::invalid(format!("journal {name:?}: {e}")))?;
+                let key = item_key(&member.membership.root, name).map_err(|e| JournalError::invalid(format!("journal {name:?}: {e}")))?;
                 if expect != -1 {
                     compares.push(Compare::mod_revision(key.as_str(), CompareOp::Equal, expect));
                 }
@@ -335,6 +289,7 @@ impl JournalCatalog for EtcdCatalog {
                 });
             }
             let response = member
+                .membership
                 .client
                 .kv_client()
                 .txn(Txn::new().when(compares).and_then(ops))

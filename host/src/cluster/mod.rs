@@ -26,6 +26,7 @@
 
 pub mod brokers;
 pub mod directory;
+pub mod membership;
 pub mod shards;
 pub mod values;
 

@@ -24,13 +24,12 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use anyhow::Context;
 use streamsum_cluster::allocator::MemberId;
 use streamsum_cluster::etcd::etcd_client::Client;
-use streamsum_cluster::etcd::{connect, update_assignment, AllocState, Allocator, Announcement, Exit, KeySpace, Snapshot};
+use streamsum_cluster::etcd::{update_assignment, AllocState, KeySpace, Snapshot};
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
+use super::membership::Membership;
 use super::values::{consumer_member_out, replica_out, ConsumerValue, ShardValues};
 use super::{ClusterArgs, DEFAULT_CONSUMER_ROOT};
 use crate::consumer::directory::ReplicaReport;
@@ -41,25 +40,15 @@ use crate::shutdown::stopped;
 /// Gazette's default `--consumer.limit`: shards one host may hold.
 pub const DEFAULT_SHARD_LIMIT: u32 = 32;
 
-/// This process's membership: announcement, keyspace, allocator and assignments.
+/// This process's membership and assignments.
 pub struct ShardMember {
-    client: Client,
-    keyspace: KeySpace<ConsumerValue>,
-    root: String,
-    me: MemberId,
+    membership: Membership<ConsumerValue>,
     /// `--max-shard-failures`, for the runtime specs of assigned shards.
     max_failures: u32,
     /// The shards assigned to this process.
     assigned: watch::Sender<Vec<ShardSpec>>,
     /// Each assigned shard's role and recovery log.
     replicas: Mutex<BTreeMap<String, Replica>>,
-    /// The lease; taken by [`ShardMember::leave`].
-    announcement: tokio::sync::Mutex<Option<Announcement>>,
-    /// True once the lease is lost.
-    lost: watch::Receiver<bool>,
-    /// Stops the watch, the allocator and the follower.
-    shutdown: watch::Sender<bool>,
-    tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
 /// What this process knows of one of its assigned shards.
@@ -77,68 +66,45 @@ impl ShardMember {
     /// etcd unreachable, a bad `--etcd-prefix`, `--zone` or `--id`, or another live
     /// process announced with the same zone and id.
     pub async fn join(args: &ClusterArgs, endpoint: &str, shard_limit: u32, max_failures: u32) -> anyhow::Result<Arc<Self>> {
-        args.check()?;
-        let url = args.etcd.as_deref().context("no --etcd to join")?;
-        let me = args.member()?;
-        let root = args.root(DEFAULT_CONSUMER_ROOT).to_string();
-        let client = connect(&[url]).await.with_context(|| format!("connecting to --etcd {url}"))?;
-        let decode_root = root.clone();
-        let keyspace = KeySpace::load(client.clone(), &root, move |k, v| ConsumerValue::decode(&decode_root, k, v))
-            .await
-            .with_context(|| format!("loading {root} from --etcd {url}"))?;
-        let value = consumer_member_out(&ProcessId::new(me.zone.clone(), me.suffix.clone()), endpoint, shard_limit);
-        let announcement = Announcement::announce_member(client.clone(), &root, &me, value, args.etcd_lease)
-            .await
-            .with_context(|| format!("announcing shard host {}#{} under {root}", me.zone, me.suffix))?;
-        tracing::info!(member = %format!("{}#{}", me.zone, me.suffix), %root, lease = ?announcement.ttl(), %endpoint, "joined the cluster");
-        let (shutdown, shutdown_rx) = watch::channel(false);
-        let member = Arc::new(ShardMember {
-            client: client.clone(),
-            keyspace: keyspace.clone(),
-            root,
-            me: me.clone(),
-            max_failures,
-            assigned: watch::Sender::new(Vec::new()),
-            replicas: Mutex::default(),
-            lost: announcement.lease_lost(),
-            announcement: tokio::sync::Mutex::new(None),
-            shutdown,
-            tasks: Mutex::default(),
-        });
-        let announced = announcement.revision();
-        *member.announcement.lock().await = Some(announcement);
-        let watch = tokio::spawn(keyspace.clone().watch(shutdown_rx.clone()));
-        let allocator = Allocator::new(client, keyspace, me, Arc::new(ShardValues));
-        let alloc = tokio::spawn(run_allocator(allocator, announced, shutdown_rx.clone()));
-        let follow = tokio::spawn(member.clone().follow(shutdown_rx));
-        member.tasks.lock().unwrap_or_else(|p| p.into_inner()).extend([watch, alloc, follow]);
+        let id = args.member()?;
+        let value = consumer_member_out(&ProcessId::new(id.zone, id.suffix), endpoint, shard_limit);
+        let membership =
+            Membership::join(args, DEFAULT_CONSUMER_ROOT, "shard host", value, ConsumerValue::decode, Arc::new(ShardValues)).await?;
+        let member = Arc::new(ShardMember { membership, max_failures, assigned: watch::Sender::new(Vec::new()), replicas: Mutex::default() });
+        let follower = member.clone();
+        member.membership.spawn(move |shutdown| follower.follow(shutdown));
         Ok(member)
     }
 
     /// This member's id.
     pub fn id(&self) -> &MemberId {
-        &self.me
+        &self.membership.me
+    }
+
+    /// This member as a process id (routes name it so).
+    pub fn process_id(&self) -> ProcessId {
+        self.membership.process_id()
     }
 
     /// The watched keyspace (the directory reads it too).
     pub fn keyspace(&self) -> &KeySpace<ConsumerValue> {
-        &self.keyspace
+        &self.membership.keyspace
     }
 
     /// The root of the keyspace.
     pub fn root(&self) -> &str {
-        &self.root
+        &self.membership.root
     }
 
     /// The etcd client.
     pub fn client(&self) -> &Client {
-        &self.client
+        &self.membership.client
     }
 
     /// Turns true once this member's lease is lost: its shards are being moved to
     /// other members and it must stop serving.
     pub fn lost(&self) -> watch::Receiver<bool> {
-        self.lost.clone()
+        self.membership.lost()
     }
 
     /// The assigned role of shard `id`'s replica here (standby until assigned).
@@ -165,7 +131,7 @@ impl ShardMember {
     /// Gazette's `updateStatus`, a guarded put that keeps the assignment's lease.
     pub async fn report(self: Arc<Self>, id: String, status: Arc<ShardStatus>, mut stop: watch::Receiver<bool>) {
         let mut changes = status.subscribe();
-        let mut snapshots = self.keyspace.subscribe();
+        let mut snapshots = self.keyspace().subscribe();
         let mut backoff = crate::consumer::source::Backoff::default();
         // What was compared last: progress changes the status on every transaction,
         // the replica code rarely; nothing to look up while neither side moved.
@@ -180,7 +146,7 @@ impl ShardMember {
                 // Neither the status code nor the keyspace moved.
             } else if let Some((key, revision, have)) = self.assignment(&snapshot, &id) {
                 if have.as_ref() != Some(&want) {
-                    match update_assignment(&self.client, &key, revision, replica_out(&want)).await {
+                    match update_assignment(self.client(), &key, revision, replica_out(&want)).await {
                         Ok(at) => {
                             backoff.reset();
                             tracing::debug!(shard = %id, code = want.code.as_str(), revision = at, "replica status written");
@@ -213,14 +179,14 @@ impl ShardMember {
 
     /// This member's assignment of shard `id`: key, mod revision and status.
     fn assignment(&self, snapshot: &Snapshot<ConsumerValue>, id: &str) -> Option<(String, i64, Option<ReplicaReport>)> {
-        let state = AllocState::new(&self.root, snapshot, &ShardValues);
-        let entry = state.assignments_of_item(id).iter().find(|a| a.assignment.member() == self.me)?;
+        let state = AllocState::new(self.root(), snapshot, &ShardValues);
+        let entry = state.assignments_of_item(id).iter().find(|a| a.assignment.member() == *self.id())?;
         Some((entry.key.clone(), entry.kv.mod_revision, entry.kv.decoded.replica().cloned()))
     }
 
     /// Follows this member's assignments in every new snapshot.
     async fn follow(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
-        let mut snapshots = self.keyspace.subscribe();
+        let mut snapshots = self.keyspace().subscribe();
         loop {
             let snapshot = snapshots.borrow_and_update().clone();
             self.assign_from(&snapshot);
@@ -233,12 +199,12 @@ impl ShardMember {
 
     /// Sets roles and recovery logs, then the assigned specs, from `snapshot`.
     fn assign_from(&self, snapshot: &Snapshot<ConsumerValue>) {
-        let state = AllocState::new(&self.root, snapshot, &ShardValues);
+        let state = AllocState::new(self.root(), snapshot, &ShardValues);
         let mut specs = Vec::new();
         {
             let mut replicas = self.replicas.lock().unwrap_or_else(|p| p.into_inner());
             let mut kept = BTreeMap::new();
-            for a in state.assignments_of(&self.me) {
+            for a in state.assignments_of(self.id()) {
                 let id = &a.assignment.item_id;
                 let Some(declared) = state.item(id).and_then(|i| i.kv.decoded.shard()) else { continue };
                 let role = if a.assignment.slot == 0 { Role::Primary } else { Role::Standby };
@@ -262,31 +228,12 @@ impl ShardMember {
     /// Stops following and revokes the lease: this member's assignments vanish at
     /// once and its shards move to other members. Call after the shards stopped.
     pub async fn leave(&self) {
-        let _ = self.shutdown.send(true);
-        let tasks: Vec<JoinHandle<()>> = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|p| p.into_inner()));
-        for task in tasks {
-            let _ = task.await;
-        }
-        if let Some(announcement) = self.announcement.lock().await.take() {
-            match announcement.revoke().await {
-                Ok(revision) => tracing::info!(revision, "left the cluster (lease revoked)"),
-                Err(e) => tracing::warn!(error = %e, "could not revoke the lease; it expires by itself"),
-            }
-        }
+        self.membership.leave().await;
     }
 }
 
 impl ShardAssignments for ShardMember {
     fn watch(&self) -> watch::Receiver<Vec<ShardSpec>> {
         self.assigned.subscribe()
-    }
-}
-
-/// Runs the allocator loop until shutdown, logging why it ended otherwise.
-pub(super) async fn run_allocator<V: Send + Sync + 'static>(allocator: Allocator<V>, announced: i64, shutdown: watch::Receiver<bool>) {
-    match allocator.run(announced, shutdown).await {
-        Ok(Exit::Shutdown) => {}
-        Ok(Exit::Drained) => tracing::info!("drained: this member holds no assignments"),
-        Err(e) => tracing::error!(error = %e, "the allocator stopped"),
     }
 }
