@@ -220,7 +220,9 @@ async fn run_primary(
     let _reader = AbortOnDrop(reader);
 
     tracing::info!(shard = %spec.id, %source, offset, plugin = %instance.version().short(), "shard is primary");
-    status.set_primary(instance.version().as_str());
+    // Progress starts at the checkpoint (what `shards list` and /api/status show until
+    // the first commit; a promoted replica's is the old primary's last commit).
+    status.set_primary(instance.version().as_str(), offset);
     let mut txn = Txn::new(spec, env, db.clone(), log, status.clone(), sequencer, Publisher::with_own_clock(), instance, rx);
     if let Some(swap) = &swap {
         txn.set_wake(swap.wake());

@@ -143,12 +143,13 @@ impl ShardStatus {
         });
     }
 
-    /// Primary, running `plugin`.
-    pub fn set_primary(&self, plugin: &str) {
+    /// Primary, running `plugin`, having read through `read_through` (its checkpoint).
+    pub fn set_primary(&self, plugin: &str, read_through: i64) {
         self.with(|s| {
             s.state = ShardState::Primary;
             s.note = None;
             s.plugin = plugin.to_owned();
+            s.read_through = read_through;
         });
     }
 

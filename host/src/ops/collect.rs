@@ -270,7 +270,7 @@ mod tests {
         assert_eq!(json["state"], "IDLE");
         assert_eq!(json["note"], "idle: all 1 standby slot(s) are held by live processes (77)");
         // A primary has nothing to explain.
-        status.set_primary("sha");
+        status.set_primary("sha", 0);
         assert!(serde_json::to_value(shard_row(status.snapshot(), &[])).unwrap()["note"].is_null());
     }
 }
