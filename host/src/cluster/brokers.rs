@@ -133,7 +133,7 @@ impl BrokerMember {
             .collect();
         let mut table = BTreeMap::new();
         let mut local = Vec::new();
-        let mut ok = true;
+        let mut writes = Vec::new();
         for item in &state.items {
             let Some(spec) = item.kv.decoded.journal() else { continue };
             let mut held: Vec<_> = state.assignments_of_item(&item.item.id).iter().collect();
@@ -155,16 +155,21 @@ impl BrokerMember {
                     if let Some(a) = mine {
                         let want = route_out(&route);
                         if !matches!(&a.kv.decoded, BrokerValue::Route(Some(r)) if *r == want) {
-                            ok &= self.write_route(&a.key, a.kv.mod_revision, want).await;
+                            writes.push((a.key.clone(), a.kv.mod_revision, want));
                         }
                     }
                 }
             }
             table.insert(spec.name.clone(), route);
         }
-        ok &= self.ensure_local(local).await;
+        // The journals first, then the routes that name them here, then the values
+        // that tell the allocator this broker serves them.
+        let mut ok = self.ensure_local(local).await;
         self.routes.send_replace(Arc::new(table));
         self.revision.send_replace(snapshot.revision());
+        for (key, revision, route) in writes {
+            ok &= self.write_route(&key, revision, route).await;
+        }
         ok
     }
 
@@ -174,13 +179,14 @@ impl BrokerMember {
         let done = tokio::task::spawn_blocking(move || {
             let mut ok = true;
             for spec in specs {
+                let name = spec.name.clone();
                 let change = match storage.journal(&spec.name) {
                     Ok(j) if j.spec().spec == spec => continue,
                     Ok(j) => ApplyChange::Upsert { spec, expect_mod_revision: j.spec().mod_revision },
                     Err(_) => ApplyChange::Upsert { spec, expect_mod_revision: 0 },
                 };
                 if let Err(e) = storage.apply(vec![change]) {
-                    tracing::error!(error = %e, "cannot create an assigned journal in the local storage");
+                    tracing::error!(journal = %name, error = %e, "cannot create or update an assigned journal in the local storage; retrying");
                     ok = false;
                 }
             }
