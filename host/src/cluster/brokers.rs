@@ -34,6 +34,7 @@ use streamsum_cluster::etcd::{update_assignment, AllocState, Snapshot};
 use tokio::sync::watch;
 
 use super::membership::Membership;
+use super::route_of;
 use super::values::{broker_member_out, endpoint_of, journal_out, BrokerValue, JournalValues};
 use super::{ClusterArgs, DEFAULT_BROKER_ROOT};
 use crate::journal::catalog::{check_changes, select};
@@ -126,28 +127,13 @@ impl BrokerMember {
     /// `snapshot`; false if something must be tried again.
     async fn sync(&self, snapshot: &Snapshot<BrokerValue>) -> bool {
         let state = AllocState::new(&self.membership.root, snapshot, &JournalValues);
-        let endpoints: BTreeMap<(String, String), String> = state
-            .members
-            .iter()
-            .map(|m| ((m.member.zone.clone(), m.member.suffix.clone()), endpoint_of(m.kv.decoded.member().and_then(|b| b.process_spec.as_ref()))))
-            .collect();
+        let endpoint = |v: &BrokerValue| endpoint_of(v.member().and_then(|b| b.process_spec.as_ref()));
         let mut table = BTreeMap::new();
         let mut local = Vec::new();
         let mut writes = Vec::new();
         for item in &state.items {
             let Some(spec) = item.kv.decoded.journal() else { continue };
-            let mut held: Vec<_> = state.assignments_of_item(&item.item.id).iter().collect();
-            held.sort_by_key(|a| a.assignment.slot);
-            let mut route = Route::default();
-            for a in &held {
-                let id = ProcessId::new(a.assignment.member_zone.clone(), a.assignment.member_suffix.clone());
-                if a.assignment.slot == 0 {
-                    route.primary = Some(route.members.len());
-                }
-                let endpoint = endpoints.get(&(id.zone.clone(), id.suffix.clone())).cloned().unwrap_or_default();
-                route.members.push(id);
-                route.endpoints.push(endpoint);
-            }
+            let (route, held) = route_of(&state, &item.item.id, endpoint);
             if route.includes(&self.pid) {
                 local.push(spec.clone());
                 if route.primary_member() == Some(&self.pid) {

@@ -16,10 +16,10 @@ use streamsum_cluster::etcd::etcd_client::{Compare, CompareOp, Txn, TxnOp};
 use streamsum_cluster::etcd::{AllocState, KeySpace, Snapshot};
 
 use super::shards::ShardMember;
-use super::values::{shard_out, ConsumerValue, ShardValues};
-use crate::consumer::directory::{DirectoryError, ListedShard, ReplicaCode, ShardDirectory};
+use super::route_of;
+use super::values::{endpoint_of, shard_out, ConsumerValue, ShardValues};
+use crate::consumer::directory::{DirectoryError, ListedShard, ReplicaCode, ReplicaReport, ShardDirectory};
 use crate::consumer::ShardChange;
-use crate::journal::{ProcessId, Route};
 
 /// How long a change waits for this host's copy of etcd to show it.
 const CATCH_UP: std::time::Duration = std::time::Duration::from_secs(10);
@@ -52,34 +52,15 @@ impl EtcdDirectory {
 /// Every shard of `snapshot` under `root`, with routes and statuses.
 pub fn listed(root: &str, snapshot: &Snapshot<ConsumerValue>) -> Vec<ListedShard> {
     let state = AllocState::new(root, snapshot, &ShardValues);
-    let endpoint = |zone: &str, suffix: &str| {
-        state
-            .members
-            .iter()
-            .find(|m| m.member.zone == zone && m.member.suffix == suffix)
-            .and_then(|m| m.kv.decoded.member())
-            .map(|c| super::values::endpoint_of(c.process_spec.as_ref()))
-            .unwrap_or_default()
-    };
+    let endpoint = |v: &ConsumerValue| v.member().map(|c| endpoint_of(c.process_spec.as_ref())).unwrap_or_default();
     state
         .items
         .iter()
         .filter_map(|item| {
             let spec = item.kv.decoded.shard()?.clone();
-            let mut held: Vec<_> = state.assignments_of_item(&item.item.id).iter().collect();
-            held.sort_by_key(|a| a.assignment.slot);
-            let mut route = Route::default();
-            let mut status = Vec::new();
-            for a in held {
-                let (zone, suffix) = (&a.assignment.member_zone, &a.assignment.member_suffix);
-                if a.assignment.slot == 0 {
-                    route.primary = Some(route.members.len());
-                }
-                route.members.push(ProcessId::new(zone.clone(), suffix.clone()));
-                route.endpoints.push(endpoint(zone, suffix));
-                let idle = crate::consumer::directory::ReplicaReport { code: ReplicaCode::Idle, errors: Vec::new() };
-                status.push(a.kv.decoded.replica().cloned().unwrap_or(idle));
-            }
+            let (route, held) = route_of(&state, &item.item.id, endpoint);
+            let idle = || ReplicaReport { code: ReplicaCode::Idle, errors: Vec::new() };
+            let status = held.iter().map(|a| a.kv.decoded.replica().cloned().unwrap_or_else(idle)).collect();
             Some(ListedShard { spec, mod_revision: item.kv.mod_revision, create_revision: item.kv.create_revision, route, status })
         })
         .collect()

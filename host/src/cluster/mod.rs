@@ -35,6 +35,9 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use streamsum_cluster::allocator::MemberId;
+use streamsum_cluster::etcd::{AllocState, AssignmentEntry};
+
+use crate::journal::{ProcessId, Route};
 
 /// Gazette's `/gazette/consumers/<application>`: the stream-sum summer's root.
 pub const DEFAULT_CONSUMER_ROOT: &str = "/streamsum/consumers/stream-sum";
@@ -96,6 +99,29 @@ impl ClusterArgs {
         }
         Ok(())
     }
+}
+
+/// The route of item `item_id` in `state` — its assignments in slot order, slot 0 the
+/// primary, each holder's endpoint as `endpoint` reads it from the member's value —
+/// and those assignments in the same order. Brokers route journals and shard hosts
+/// list shards by it.
+pub fn route_of<'s, V>(
+    state: &'s AllocState<V>,
+    item_id: &str,
+    endpoint: impl Fn(&V) -> String,
+) -> (Route, Vec<&'s AssignmentEntry<V>>) {
+    let mut held: Vec<&AssignmentEntry<V>> = state.assignments_of_item(item_id).iter().collect();
+    held.sort_by_key(|a| a.assignment.slot);
+    let mut route = Route::default();
+    for a in &held {
+        let id = a.assignment.member();
+        if a.assignment.slot == 0 {
+            route.primary = Some(route.members.len());
+        }
+        route.endpoints.push(state.member(&id).map(|m| endpoint(&m.kv.decoded)).unwrap_or_default());
+        route.members.push(ProcessId::new(id.zone, id.suffix));
+    }
+    (route, held)
 }
 
 /// This machine's host name, or `host`.
