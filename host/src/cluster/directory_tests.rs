@@ -9,6 +9,7 @@ use super::*;
 use crate::cluster::ClusterArgs;
 use crate::consumer::shardspace::Source;
 use crate::consumer::DeclaredShard;
+use crate::journal::ProcessId;
 
 fn shard(id: &str) -> DeclaredShard {
     DeclaredShard {
@@ -65,7 +66,9 @@ async fn apply_list_and_unassign_through_etcd() {
         assert_eq!(s.route.endpoints, vec!["http://h1:1".to_string()]);
         assert_eq!(s.status.iter().map(|r| r.code).collect::<Vec<_>>(), [ReplicaCode::Idle]);
     }
-    assert_eq!(crate::consumer::ShardAssignments::watch(&*member).borrow().len(), 2, "the member follows its assignments");
+    // The member follows its assignments (its follower task sees the same revision).
+    let mut assigned = crate::consumer::ShardAssignments::watch(&*member);
+    within("the member to follow its assignments", assigned.wait_for(|specs| specs.len() == 2)).await.unwrap();
 
     // Unassign of only FAILED replicas removes nothing here; a plain one removes shard-1's.
     assert_eq!(dir.unassign(vec!["shard-1".into()], true, false).await.unwrap(), Vec::<String>::new());
