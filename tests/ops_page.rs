@@ -13,8 +13,11 @@ use std::process::{Command, Output, Stdio};
 use support::{chunker, describe, json_u64, Host};
 
 /// Flags for a quiet, offline, throw-away headless chromium.
-const CHROMIUM_FLAGS: [&str; 9] = [
+/// `--disable-dev-shm-usage` keeps its shared memory in /tmp: a container's small
+/// /dev/shm is the usual reason a headless chromium hangs while painting a screenshot.
+const CHROMIUM_FLAGS: [&str; 10] = [
     "--headless",
+    "--disable-dev-shm-usage",
     "--no-sandbox",
     "--disable-gpu",
     "--disable-quic",
@@ -27,10 +30,16 @@ const CHROMIUM_FLAGS: [&str; 9] = [
 
 /// Runs chromium on `url` with a fresh profile under `dir` and `extra` flags.
 fn chromium(dir: &Path, url: &str, extra: &[&str]) -> Output {
+    chromium_within(dir, url, extra, 120)
+}
+
+/// [`chromium`], killed after `secs` seconds (exit status 124).
+fn chromium_within(dir: &Path, url: &str, extra: &[&str], secs: u32) -> Output {
     let profile = tempfile::tempdir_in(dir).unwrap();
     // A browser that hangs (a starved machine) fails the test instead of stalling it.
     let mut cmd = Command::new("timeout");
-    cmd.args(["120", "chromium"])
+    cmd.arg(secs.to_string())
+        .arg("chromium")
         .args(CHROMIUM_FLAGS)
         .arg(format!("--user-data-dir={}", profile.path().display()))
         .args(extra)
@@ -114,12 +123,24 @@ fn the_status_page_shows_the_shards_and_its_charts_update() {
     drop(job);
     let shot = dir.path().join("status-page.png");
     let arg = format!("--screenshot={}", shot.display());
-    let out = chromium(
-        dir.path(),
-        &format!("{}/", host.metrics),
-        &["--virtual-time-budget=3000", "--window-size=1280,1000", &arg],
-    );
-    assert!(out.status.success(), "{}", describe(&out));
+    // The page's content was asserted above; the picture is for people. A paint that
+    // hangs (CI once saw one outlive 120 s while a DOM dump of the same page had just
+    // worked) gets a fresh browser, up to three tries, and every try's output is shown.
+    let mut tries = Vec::new();
+    for _ in 0..3 {
+        let out = chromium_within(
+            dir.path(),
+            &format!("{}/", host.metrics),
+            &["--virtual-time-budget=3000", "--window-size=1280,1000", &arg],
+            60,
+        );
+        let hung = out.status.code() == Some(124);
+        tries.push(describe(&out));
+        if !hung {
+            break;
+        }
+    }
+    assert!(shot.exists(), "no screenshot after {} tries:\n{}", tries.len(), tries.join("\n---\n"));
     let png = std::fs::read(&shot).unwrap();
     assert!(png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 10_000, "{} bytes", png.len());
     if let Some(to) = std::env::var_os("STREAMSUM_SCREENSHOT") {
