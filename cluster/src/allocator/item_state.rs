@@ -25,7 +25,8 @@
 //! - **Promotion**: if no kept assignment is in slot 0, one is moved there,
 //!   preferring a consistent one, then the member with fewest primaries for its
 //!   limit; ties go to the lowest slot.
-//! - **Adds** that would take a member past its item limit wait for it to shed load.
+//! - **Adds** that would take a member past its item limit wait for it to shed load
+//!   (except in a step breaking a stall: see `converge`'s module doc).
 //!   New assignments get slots after the highest one in use.
 //! - **Renumbering** (Gazette's "pack"): only in a step with no adds or removals, one
 //!   kept assignment moves down to close a gap, so slots become 0, 1, 2, … .
@@ -75,10 +76,13 @@ impl<'a> ItemState<'a> {
 
     /// Applies the constraints and appends the resulting operations to `ops`,
     /// updating `load` as Gazette's `constrainAndBuildOps` does.
-    pub(crate) fn step(mut self, load: &mut MemberLoad, ops: &mut Vec<Op>) {
+    /// With `past_limits` (a stalled leader's step), adds ignore item limits.
+    pub(crate) fn step(mut self, load: &mut MemberLoad, past_limits: bool, ops: &mut Vec<Op>) {
         self.constrain_removals(load);
         self.choose_primary(load);
-        self.add.retain(|a| load.has_room(&a.member()));
+        if !past_limits {
+            self.add.retain(|a| load.has_room(&a.member()));
+        }
 
         for a in &self.add {
             ops.push(Op::Put(a.clone()));

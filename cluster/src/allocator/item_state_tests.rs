@@ -31,7 +31,7 @@ fn run(r: u32, members: &[Member], current: &[Assignment], others: &[Assignment]
     state.add.retain(|a| load.has_room(&a.member()));
     let (add, remove, keep) = (keys(&state.add), keys(state.remove.iter().copied()), keys(state.keep.iter().copied()));
     let mut ops = Vec::new();
-    ItemState::new(&item, current, &desired).step(&mut load, &mut ops);
+    ItemState::new(&item, current, &desired).step(&mut load, false, &mut ops);
     let ops = ops.iter().map(|op| match op {
         Op::Put(a) => format!("put {}", short_key(a)),
         Op::Delete(a) => format!("del {}", short_key(a)),

@@ -11,7 +11,8 @@
 //! 3. [`converge`]s: computes the safe next [`Op`]s towards them and applies them in
 //!    etcd transactions guarded by the revisions it read;
 //! 4. waits for etcd to move on (its writes, members reporting consistency) and goes
-//!    back to 1.
+//!    back to 1. When no step is safe and no report can make one safe
+//!    ([`stalled`]), it takes an [`unstall`] step instead.
 //!
 //! Everything here is steps 2 and 3 plus the leader rule and the key shapes: no I/O,
 //! no clocks, no etcd. The same inputs always give the same outputs (inputs are
@@ -67,7 +68,7 @@ mod scenarios_tests;
 #[cfg(test)]
 mod zone_scenarios_tests;
 
-pub use converge::converge;
+pub use converge::{converge, stalled, unstall};
 pub use keys::KeyError;
 pub use leader::leader;
 pub use model::{Assignment, Desired, Item, Member, MemberId, Op};

@@ -116,15 +116,20 @@ proptest! {
 
     #[test]
     fn converging_from_any_state_reaches_the_answer_safely((members, items, current) in cluster()) {
-        let mut c = Cluster::new(members, items.clone(), current);
-        let desired = c.desired().clone();
+        let mut c = Cluster::new(members.clone(), items.clone(), current);
         c.serve_until_idle(Mark::All); // Every step is checked for safety.
+        // The whole answer is reached (a stall is broken past item limits; see
+        // `stalled`), and it is as large as any allocation can be.
+        let desired = c.desired().clone();
         let held: BTreeSet<(String, MemberId)> = c.current.iter().map(|a| (a.item_id.clone(), a.member())).collect();
+        let mut reached = 0u32;
         for (item, members) in &desired {
             for m in members {
                 prop_assert!(held.contains(&(item.clone(), m.clone())), "{item} on {m} was never added: {:?}", c.keys());
+                reached += 1;
             }
         }
+        prop_assert_eq!(reached, max_assignments(&members, &items), "held {:?}", c.keys());
         // What is held beyond the answer is what the consistency rule holds back:
         // only items with no more than R (consistent) assignments keep extras.
         for i in &items {

@@ -248,3 +248,33 @@ fn a_new_member_takes_load_only_once_its_limit_gives_it_a_share() {
         "item-3#zone-a#member-A4#2",
     ]));
 }
+
+/// Found by `converging_from_any_state_reaches_the_answer_safely`: from a state where
+/// nothing is consistent, the first step gives m3's free slot to i2, and the first
+/// answer then needs i3 and i4 to swap m1 and m3, both full. Each removal waits for
+/// its item's add and each add for room, so the leader adds past the limits.
+#[test]
+fn a_swap_between_full_members_goes_past_limits_instead_of_stalling() {
+    let mut c = Cluster::new(
+        vec![member("z2", "m0", 2), member("z2", "m1", 4), member("z1", "m2", 0), member("z1", "m3", 2), member("z2", "m4", 3)],
+        vec![item("i0", 3), item("i1", 3), item("i2", 2), item("i3", 2), item("i4", 4)],
+        asns(&["i4#z1#m3#0", "i3#z2#m0#1", "i3#z2#m1#0"], false),
+    );
+    c.serve_until_idle(Mark::All);
+    assert!(c.stalls >= 1, "convergence never stalled: {:?}", c.keys());
+    let desired = c.desired().clone();
+    let held: Vec<(String, String)> = c.current.iter().map(|a| (a.item_id.clone(), a.member().suffix.clone())).collect();
+    for (item, members) in &desired {
+        for m in members {
+            assert!(held.contains(&(item.clone(), m.suffix.clone())), "{item} on {m} was never added: {:?}", c.keys());
+        }
+    }
+    // 11 is all the room there is: m0 2 + m1 4 + m3 2 + m4 3.
+    assert_eq!(desired.values().map(|m| m.len()).sum::<usize>(), 11, "{desired:?}");
+    assert_eq!(c.current.len(), 11, "{:?}", c.keys());
+    // Past the limits only for the swap: every member ends within its limit.
+    for m in &c.members {
+        let held = c.counts().get(&m.id()).copied().unwrap_or(0);
+        assert!(held <= m.item_limit, "{} holds {held} > {}: {:?}", m.id(), m.item_limit, c.keys());
+    }
+}

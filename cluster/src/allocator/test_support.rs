@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use super::item_state::keep_target;
 use super::model::{Assignment, Desired, Item, Member, MemberId, Op};
-use super::{converge, solve};
+use super::{converge, solve, stalled, unstall};
 
 /// Steps after which a scenario is taken to be stuck.
 const MAX_STEPS: usize = 200;
@@ -82,13 +82,15 @@ pub(crate) struct Cluster {
     /// Members and items the cached `desired` was solved for.
     solved_for: Option<(Vec<Member>, Vec<Item>)>,
     desired: Desired,
+    /// Steps that broke a stall ([`unstall`]).
+    pub stalls: usize,
 }
 
 impl Cluster {
     pub(crate) fn new(members: Vec<Member>, items: Vec<Item>, current: Vec<Assignment>) -> Self {
         let mut current = current;
         current.sort();
-        Cluster { members, items, current, solved_for: None, desired: Desired::new() }
+        Cluster { members, items, current, solved_for: None, desired: Desired::new(), stalls: 0 }
     }
 
     /// The leader's desired assignments, re-solved only when members or items changed.
@@ -104,10 +106,15 @@ impl Cluster {
     /// One converge step, applied and checked; returns its operations.
     pub(crate) fn step(&mut self) -> Vec<Op> {
         self.desired();
-        let ops = converge(&self.members, &self.items, &self.current, &self.desired);
+        let mut ops = converge(&self.members, &self.items, &self.current, &self.desired);
+        let past_limits = stalled(&self.current, &self.desired, &ops);
+        if past_limits {
+            ops = unstall(&self.members, &self.items, &self.current, &self.desired);
+            self.stalls += 1;
+        }
         let before = self.current.clone();
         apply(&mut self.current, &ops);
-        check_step(&self.members, &self.items, &self.desired, &before, &self.current, &ops);
+        check_step(&self.members, &self.items, &self.desired, &before, &self.current, &ops, past_limits);
         ops
     }
 
@@ -151,16 +158,17 @@ pub(crate) fn counts(assignments: &[Assignment]) -> BTreeMap<MemberId, u32> {
     counts
 }
 
-/// Asserts a step was safe: adds respect limits, no item loses consistent
-/// assignments below min(before, its keep target), and an item keeps a primary,
-/// which is consistent when it changed and a consistent assignment remained.
-fn check_step(members: &[Member], items: &[Item], desired: &Desired, before: &[Assignment], after: &[Assignment], ops: &[Op]) {
+/// Asserts a step was safe: adds respect limits (but for a step breaking a
+/// stall), no item loses consistent assignments below min(before, its keep
+/// target), and an item keeps a primary, which is consistent when it changed and
+/// a consistent assignment remained.
+fn check_step(members: &[Member], items: &[Item], desired: &Desired, before: &[Assignment], after: &[Assignment], ops: &[Op], past_limits: bool) {
     let limits: BTreeMap<MemberId, u32> = members.iter().map(|m| (m.id(), m.item_limit)).collect();
     let totals = counts(after);
     for a in ops.iter().filter_map(|op| if let Op::Put(a) = op { Some(a) } else { None }) {
         let moved = before.iter().any(|b| b.item_id == a.item_id && b.member() == a.member());
         let (total, limit) = (totals[&a.member()], limits.get(&a.member()).copied().unwrap_or(0));
-        assert!(moved || total <= limit, "add {a:?} takes its member to {total} > limit {limit}");
+        assert!(moved || past_limits || total <= limit, "add {a:?} takes its member to {total} > limit {limit}");
     }
     for item in items {
         let of = |set: &[Assignment]| set.iter().filter(|a| a.item_id == item.id).cloned().collect::<Vec<_>>();

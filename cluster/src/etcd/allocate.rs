@@ -27,7 +27,7 @@ use super::snapshot::Snapshot;
 use super::txn_plan::{plan, Guard, TxnPlan};
 use super::Error;
 use crate::allocator::keys::member_key;
-use crate::allocator::{changes, converge, solve, Desired, Item, Member, MemberId};
+use crate::allocator::{changes, converge, solve, stalled, unstall, Desired, Item, Member, MemberId};
 
 /// Why [`Allocator::run`] returned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +49,8 @@ pub struct AllocatorStatus {
     pub idle: bool,
     /// Solves run so far.
     pub solves: u64,
+    /// Steps that broke a stall past item limits ([`unstall`]) so far.
+    pub stalls: u64,
     /// Transactions applied so far.
     pub txns: u64,
     /// Transactions whose guards failed (races lost) so far.
@@ -139,10 +141,14 @@ impl<V: Send + Sync + 'static> Allocator<V> {
 
         if state.leader().as_ref() == Some(&self.local) {
             status.leader = true;
-            let ops = {
-                let desired = self.desired(&state, &mut status);
-                converge(&state.member_models(), &state.item_models(), &state.assignment_models(), desired)
-            };
+            let (members, items, current) = (state.member_models(), state.item_models(), state.assignment_models());
+            let desired = self.desired(&state, &mut status);
+            let mut ops = converge(&members, &items, &current, desired);
+            if stalled(&current, desired, &ops) {
+                tracing::info!(revision = state.revision, "convergence stalled on a swap between full members; adding past item limits");
+                ops = unstall(&members, &items, &current, desired);
+                status.stalls += 1;
+            }
             if !ops.is_empty() {
                 status.idle = false;
                 let txns = match plan(&root, &state, &ops, &fixed) {
