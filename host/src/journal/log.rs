@@ -28,6 +28,8 @@ use super::syncer::{SyncWork, Syncable, Syncer};
 pub struct Commit {
     /// Committed (durable, readable) write head.
     pub head: i64,
+    /// Durable head, which a replicated journal's readable head may trail (`replica.rs`).
+    pub synced: i64,
     /// Set when the journal stops serving (deleted, I/O failure, shutdown).
     pub closed: Option<Arc<str>>,
     /// Set when the journal was deleted (readers then answer "not found").
@@ -45,6 +47,16 @@ pub struct SpecRecord {
     pub mod_revision: i64,
 }
 
+/// What a write put where.
+pub(super) struct Written {
+    pub(super) begin: i64,
+    pub(super) end: i64,
+    /// The registers after it.
+    pub(super) registers: LabelSet,
+    /// A replicated journal's spool after it: the primary's commit proposal.
+    pub(super) spool: Option<super::replica::Spool>,
+}
+
 /// Mutable append-side state.
 pub(super) struct State {
     /// Fragment files, sorted; the last one takes appends. The first one's begin is
@@ -56,8 +68,13 @@ pub(super) struct State {
     pub(super) index_len: u64,
     /// End of written bytes, including appends awaiting their sync.
     pub(super) write_end: i64,
-    /// Durable head (mirrors `Commit::head`).
+    /// Readable head (mirrors `Commit::head`): the durable head, held back by the
+    /// replication gate of a replicated journal (`replica.rs`).
     pub(super) committed: i64,
+    /// Durable head: everything before it is fdatasynced here.
+    pub(super) synced: i64,
+    /// Replication state of a journal served by a cluster's brokers (`replica.rs`).
+    pub(super) repl: Option<super::replica::ReplState>,
     /// Registers after the last written append.
     pub(super) registers: LabelSet,
     /// Files written since the last sync was captured.
@@ -66,6 +83,22 @@ pub(super) struct State {
     queued: bool,
     /// Why the journal no longer accepts appends, if it does not.
     pub(super) closed: Option<Arc<str>>,
+}
+
+impl State {
+    /// Recomputes the readable head from the durable head and the replication gate,
+    /// and tells readers and appenders if either moved.
+    pub(super) fn publish(&mut self, tx: &watch::Sender<Commit>) {
+        let gate = self.repl.as_ref().map_or(i64::MAX, |r| r.gate);
+        self.committed = self.synced.min(gate);
+        let (head, synced) = (self.committed, self.synced);
+        tx.send_if_modified(|c| {
+            let moved = c.head != head || c.synced != synced;
+            c.head = head;
+            c.synced = synced;
+            moved
+        });
+    }
 }
 
 /// A journal stored in its own directory.
@@ -79,7 +112,7 @@ pub struct Journal {
     /// Append-side state.
     pub(super) state: Mutex<State>,
     /// Committed head, watched by readers and appenders.
-    commit_tx: watch::Sender<Commit>,
+    pub(super) commit_tx: watch::Sender<Commit>,
     /// The shared group committer.
     syncer: Arc<Syncer>,
 }
@@ -101,6 +134,8 @@ impl Journal {
             index_len: rec.index_len,
             write_end: rec.head,
             committed: rec.head,
+            synced: rec.head,
+            repl: None,
             registers: rec.registers,
             unsynced: Vec::new(),
             queued: false,
@@ -111,7 +146,7 @@ impl Journal {
             dir: dir.to_path_buf(),
             spec: Mutex::new(spec),
             state: Mutex::new(state),
-            commit_tx: watch::Sender::new(Commit { head: rec.head, closed: None, deleted: false }),
+            commit_tx: watch::Sender::new(Commit { head: rec.head, synced: rec.head, closed: None, deleted: false }),
             syncer,
         }))
     }
@@ -206,27 +241,44 @@ impl Journal {
     /// `Invalid` (register changes without content), `Io` (the journal is then closed).
     pub async fn append(self: &Arc<Self>, req: &AppendRequest) -> Result<AppendResult, JournalError> {
         let sum: [u8; 20] = Sha1::digest(&req.content).into();
-        let (begin, end, registers) = self.write(req)?;
+        let written = self.write(req)?;
+        self.wait_head(written.end).await?;
+        Ok(AppendResult { journal: self.name.clone(), begin: written.begin, end: written.end, sha1: sum, registers: written.registers })
+    }
+
+    /// Waits until the readable head reaches `end`.
+    pub(super) async fn wait_head(&self, end: i64) -> Result<(), JournalError> {
+        self.wait_commit(|c| c.head >= end).await
+    }
+
+    /// Waits until the durable head reaches `end` (a replicated journal's readable
+    /// head may still trail it).
+    pub(super) async fn wait_synced(&self, end: i64) -> Result<(), JournalError> {
+        self.wait_commit(|c| c.synced >= end).await
+    }
+
+    async fn wait_commit(&self, reached: impl Fn(&Commit) -> bool) -> Result<(), JournalError> {
         let mut rx = self.subscribe();
         let commit = rx
-            .wait_for(|c| c.head >= end || c.closed.is_some())
+            .wait_for(|c| reached(c) || c.closed.is_some())
             .await
             .map_err(|_| JournalError::Unavailable(format!("journal {:?} closed", self.name)))?
             .clone();
-        if commit.head < end {
-            if commit.deleted {
-                return Err(JournalError::NotFound { journal: self.name.clone() });
-            }
-            let why = commit.closed.as_deref().unwrap_or("closed");
-            return Err(JournalError::Unavailable(format!("journal {:?}: {why}", self.name)));
+        if reached(&commit) {
+            return Ok(());
         }
-        Ok(AppendResult { journal: self.name.clone(), begin, end, sha1: sum, registers })
+        if commit.deleted {
+            return Err(JournalError::NotFound { journal: self.name.clone() });
+        }
+        let why = commit.closed.as_deref().unwrap_or("closed");
+        Err(JournalError::Unavailable(format!("journal {:?}: {why}", self.name)))
     }
 
     /// The locked part of an append: checks, writes and queues the sync.
-    fn write(self: &Arc<Self>, req: &AppendRequest) -> Result<(i64, i64, LabelSet), JournalError> {
+    pub(super) fn write(self: &Arc<Self>, req: &AppendRequest) -> Result<Written, JournalError> {
         let spec = self.spec().spec;
-        let mut st = lock(&self.state);
+        let mut guard = lock(&self.state);
+        let st = &mut *guard;
         if let Some(why) = &st.closed {
             return Err(JournalError::Unavailable(format!("journal {:?}: {why}", self.name)));
         }
@@ -253,32 +305,57 @@ impl Journal {
                 )));
             }
             // A write barrier: it commits once everything written before it has.
-            return Ok((st.write_end, st.write_end, st.registers.clone()));
+            let spool = st.repl.as_ref().map(|r| r.spool(st.write_end, &st.registers));
+            return Ok(Written { begin: st.write_end, end: st.write_end, registers: st.registers.clone(), spool });
         }
-        let result = self.write_locked(&mut st, req, spec.fragment.length);
-        if let Err(e) = &result {
-            st.closed = Some(format!("failed by {e}").into());
+        let registers = st.registers.union(&req.union_registers).subtract(&req.subtract_registers);
+        let roll_at = spec.fragment.length;
+        // A replicated journal's primary decides where fragments begin; its replicas
+        // follow the proposals (`replica.rs`).
+        let write_end = st.write_end;
+        let new_file = match &mut st.repl {
+            Some(repl) => repl.roll_if_longer(write_end, roll_at),
+            None => st.fragments.last().is_none_or(|f| f.len >= roll_at),
+        };
+        match self.write_locked(st, &req.content, registers, new_file) {
+            Ok((begin, end, registers)) => {
+                let spool = st.repl.as_ref().map(|r| r.spool(end, &registers));
+                Ok(Written { begin, end, registers, spool })
+            }
+            Err(e) => {
+                st.closed = Some(format!("failed by {e}").into());
+                Err(e)
+            }
         }
-        result
     }
 
-    fn write_locked(self: &Arc<Self>, st: &mut State, req: &AppendRequest, roll_at: i64) -> Result<(i64, i64, LabelSet), JournalError> {
+    /// Writes `content` at the write end with `registers` after it, in a new fragment
+    /// file if `new_file` (or if there is none yet), and queues its sync.
+    pub(super) fn write_locked(
+        self: &Arc<Self>,
+        st: &mut State,
+        content: &[u8],
+        registers: LabelSet,
+        new_file: bool,
+    ) -> Result<(i64, i64, LabelSet), JournalError> {
         let begin = st.write_end;
-        let end = begin + req.content.len() as i64;
-        if st.fragments.last().is_none_or(|f| f.len >= roll_at) {
+        let end = begin + content.len() as i64;
+        if new_file || st.fragments.last().is_none() {
             st.fragments.push(FragmentFile::create(&self.dir, begin)?);
             sync_dir(&self.dir)?;
         }
         let frag = st.fragments.last_mut().expect("a tail fragment exists");
-        frag.write_tail(&req.content)?;
+        frag.write_tail(content)?;
         let file = frag.file.clone();
+        if let Some(repl) = &mut st.repl {
+            repl.extend(content);
+        }
 
-        let registers = st.registers.union(&req.union_registers).subtract(&req.subtract_registers);
         let record = IndexRecord {
             begin: begin as u64,
             end: end as u64,
             durable: st.committed as u64,
-            content_crc: crc32fast::hash(&req.content),
+            content_crc: crc32fast::hash(content),
             registers: (registers != st.registers).then(|| registers.clone()),
         };
         let bytes = record.encode();
@@ -315,9 +392,9 @@ impl Syncable for Journal {
     fn finish_sync(&self, target: i64, result: Result<(), String>) {
         let mut st = lock(&self.state);
         match result {
-            Ok(()) if target > st.committed => {
-                st.committed = target;
-                self.commit_tx.send_modify(|c| c.head = target);
+            Ok(()) if target > st.synced => {
+                st.synced = target;
+                st.publish(&self.commit_tx);
             }
             Ok(()) => {}
             Err(e) => {

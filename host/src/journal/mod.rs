@@ -20,6 +20,7 @@ mod local;
 mod read;
 mod record;
 mod recover;
+mod replica;
 mod request;
 mod route;
 pub mod selector;
@@ -35,6 +36,7 @@ pub use request::{AppendRequest, AppendResult, ApplyChange, JournalInfo, ReadChu
 pub use error::JournalError;
 pub use log::{Commit, Journal, SpecRecord};
 pub use prune::PruneResult;
+pub use replica::{Reply, Spool, COPY_CHUNK, EMPTY_SUM};
 pub use labels::{validate_label_name, validate_label_value, Label, LabelError, LabelSelector, LabelSet};
 pub use read::{chunks, FragmentMeta, ReadEvent};
 pub use record::INDEX_FILE;
