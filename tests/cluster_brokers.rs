@@ -92,6 +92,20 @@ fn routes_until(broker: &str, what: &str, ok: impl Fn(&BTreeMap<String, String>)
     }
 }
 
+/// The bytes of the journal whose directory name starts with `prefix` in a broker's
+/// data directory: its fragment files in order.
+fn local_bytes(data_dir: &Path, prefix: &str) -> Vec<u8> {
+    let journals = data_dir.join("journals");
+    let dir = std::fs::read_dir(&journals)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
+        .unwrap_or_else(|| panic!("no journal {prefix}* in {}", journals.display()));
+    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|x| x == "raw")).collect();
+    files.sort();
+    files.iter().flat_map(|f| std::fs::read(f).unwrap()).collect()
+}
+
 fn primaries_on(routes: &BTreeMap<String, String>, id: &str) -> Vec<String> {
     let primary = format!("local#{id}:PRIMARY");
     routes.iter().filter(|(_, r)| **r == primary).map(|(j, _)| j.clone()).collect()
@@ -130,14 +144,25 @@ async fn journals_are_specs_in_etcd_spread_over_the_brokers_and_reachable_throug
     let b2_dir = std::fs::read_dir(dir.path().join("b2/journals")).unwrap().count();
     assert_eq!((b1_dir, b2_dir), (3, 3), "each broker keeps only its own journals' content");
 
-    // Replication needs the pipeline of issue 16: refused, naming the journal.
-    let out = apply(dir.path(), &b2.url, "name: test/r\nreplication: 2\n");
-    assert!(!out.status.success());
-    assert!(describe(&out).contains("\"test/r\": replication 2") && describe(&out).contains("issue 16"), "{}", describe(&out));
+    // A replicated journal (issue 16) has both brokers in its route, and an append
+    // through either is on both brokers' disks, byte for byte, once acknowledged.
+    let out = apply(dir.path(), &b2.url, "name: test/r\nreplication: 2\nlabels:\n- {name: content-type, value: application/x-ndjson}\n");
+    assert!(out.status.success(), "{}", describe(&out));
+    routes_until(&b1.url, "test/r on both brokers", |r| r.get("test/r").is_some_and(|r| r.split(',').count() == 2 && r.contains(":PRIMARY")));
+    let mut expect = Vec::new();
+    for (i, client) in [&via_b2, &direct].into_iter().enumerate() {
+        let content = Bytes::from(format!("{{\"replicated\":{i}}}\n"));
+        client.append(AppendRequest::new("test/r", content.clone())).await.expect("appending to test/r");
+        expect.extend_from_slice(&content);
+    }
+    for b in ["b1", "b2"] {
+        assert_eq!(local_bytes(&dir.path().join(b), "test_r-"), expect, "{b} holds test/r's bytes");
+    }
+    assert_eq!(read_all(&via_b2, "test/r").await, expect);
     // A delete through either broker removes the spec for both.
     let out = apply(dir.path(), &b2.url, "name: test/j-5\ndelete: true\n");
     assert!(out.status.success(), "{}", describe(&out));
-    let after = routes_until(&b1.url, "j-5 deleted", |r| r.len() == 5);
+    let after = routes_until(&b1.url, "j-5 deleted", |r| r.len() == 6 && !r.contains_key("test/j-5"));
     assert!(!after.contains_key("test/j-5"), "{after:#?}");
 }
 

@@ -147,7 +147,7 @@ async fn run_cluster_broker(args: BrokerArgs, listener: tokio::net::TcpListener,
     let endpoint = format!("http://{}", listener.local_addr().context("listener address")?);
     let storage = EmbeddedBroker::open_storage(&args.data_dir).await?;
     let member = crate::cluster::brokers::BrokerMember::join(&args.cluster, &endpoint, args.journal_limit, storage.clone()).await?;
-    let routing = crate::service::Routing { routes: member.routes(), catalog: member.catalog() };
+    let routing = crate::service::Routing { routes: member.routes(), catalog: member.catalog(), replicator: Some(member.replicator()) };
     let broker = EmbeddedBroker::serve(storage, listener, opts, None, Some(routing))?;
     println!("broker listening on {}", broker.url());
     let mut lost = member.lost();

@@ -29,6 +29,33 @@ pub async fn put_if_unchanged(client: &Client, key: &str, mod_revision: i64, val
     Ok(response.header().map_or(0, |h| h.revision()))
 }
 
+/// Gazette's `updateAssignments` (`broker/replica.go`): the primary of a journal writes
+/// `value` (the route it synced its replicas with) into every assignment of the
+/// journal that does not hold it yet, as one transaction guarded by the mod revision
+/// of every assignment `(key, mod_revision, holds_value)`, each keeping its lease.
+/// Returns the revision of the write (0 if nothing needed writing).
+///
+/// # Errors
+/// [`Error::Conflict`] if any assignment changed or vanished; [`Error::Etcd`].
+pub async fn update_all_assignments(client: &Client, assignments: &[(String, i64, bool)], value: impl Into<Vec<u8>>) -> Result<i64, Error> {
+    let value = value.into();
+    let compares: Vec<Compare> = assignments.iter().map(|(k, rev, _)| Compare::mod_revision(k.as_str(), CompareOp::Equal, *rev)).collect();
+    let puts: Vec<TxnOp> = assignments
+        .iter()
+        .filter(|(_, _, holds)| !holds)
+        .map(|(k, _, _)| TxnOp::put(k.as_str(), value.clone(), Some(PutOptions::new().with_ignore_lease())))
+        .collect();
+    if puts.is_empty() {
+        return Ok(0);
+    }
+    let first = assignments.first().map_or(String::new(), |a| a.0.clone());
+    let response = client.kv_client().txn(Txn::new().when(compares).and_then(puts)).await.map_err(Error::etcd(format!("updating the assignments of {first}")))?;
+    if !response.succeeded() {
+        return Err(Error::Conflict { key: first, expected: assignments.first().map_or(0, |a| a.1) });
+    }
+    Ok(response.header().map_or(0, |h| h.revision()))
+}
+
 /// Gazette's `UpdateAssignments` for one assignment: the holding member writes its
 /// status (`value`) to the assignment key it read at `mod_revision`.
 ///

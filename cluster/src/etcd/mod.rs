@@ -36,7 +36,7 @@ pub use allocate::{Allocator, AllocatorStatus, Exit};
 pub use announce::Announcement;
 pub use connect::{connect, CONNECT_TIMEOUT, PING_INTERVAL, PING_TIMEOUT};
 pub use error::Error;
-pub use guarded::{put_if_unchanged, update_assignment};
+pub use guarded::{put_if_unchanged, update_all_assignments, update_assignment};
 pub use keyspace::{Health, KeySpace};
 pub use lease::DEFAULT_LEASE_TTL;
 pub use snapshot::{KeyValue, Snapshot};

@@ -11,17 +11,19 @@
 //!   is primary of and proxies (or routes) the others;
 //! - a journal assigned here is created in the local storage with its spec from etcd
 //!   before its route names this broker, so a request routed here finds it;
-//! - the primary writes the route into its assignment's value, which is what makes
-//!   the assignment consistent for the allocator (Gazette's `updateAssignments`);
+//! - the primary writes the route into the assignments' values once its replicas are
+//!   in sync, which is what makes them consistent for the allocator (Gazette's
+//!   `updateAssignments`);
 //! - [`EtcdCatalog`] lists and applies journal specs in etcd, so any broker lists
 //!   every journal and `journals apply` through any broker reaches them all.
 //!
-//! Replication is issue 16: a JournalSpec with `replication` above 1 is refused at
-//! apply, and without it a journal's content lives on one broker's disk — an extra
-//! replica the allocator adds is never consistent (no replication pipeline syncs
-//! it), so a journal is not moved away from a live broker; if that broker dies, its
-//! journals are re-assigned and start empty on their new broker until fragment stores
-//! (also issue 16) bring their content back.
+//! Every journal served here is replicated (`journal/replica.rs`,
+//! `service/pipeline.rs`): its primary keeps a `Replicate` pipeline to the other
+//! members of its route, and after syncing it with the route the snapshot shows
+//! (Gazette's pulse, a zero-byte append) writes that route into every assignment of
+//! the journal — which is what makes the assignments consistent for the allocator, so
+//! a new replica counts only once it holds the journal's bytes, and a journal moved
+//! between live brokers keeps them.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -30,7 +32,7 @@ use futures::future::BoxFuture;
 use prost::Message;
 use streamsum_cluster::allocator::keys::item_key;
 use streamsum_cluster::etcd::etcd_client::{Compare, CompareOp, Txn, TxnOp};
-use streamsum_cluster::etcd::{update_assignment, AllocState, Snapshot};
+use streamsum_cluster::etcd::{update_all_assignments, AllocState, Snapshot};
 use tokio::sync::watch;
 
 use super::membership::Membership;
@@ -43,10 +45,14 @@ use crate::journal::{
     Storage,
 };
 use crate::service::convert::route_out;
+use crate::service::Replicator;
 use crate::shutdown::stopped;
 
 /// Gazette's default `--broker.limit`: journals one broker may hold.
 pub const DEFAULT_JOURNAL_LIMIT: u32 = 1024;
+
+/// How long a pulse (syncing a journal's replicas) may take before it is tried again.
+const PULSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// How long an apply waits for this broker's copy of etcd to show it.
 const APPLY_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -64,6 +70,8 @@ pub struct BrokerMember {
     routes: watch::Sender<RouteTable>,
     /// The keyspace revision the routes are at.
     revision: watch::Sender<i64>,
+    /// The pipelines of the journals this broker is primary of (shared with the Broker).
+    replicator: Arc<Replicator>,
 }
 
 impl BrokerMember {
@@ -81,7 +89,9 @@ impl BrokerMember {
         let membership =
             Membership::join(args, DEFAULT_BROKER_ROOT, "broker", value, BrokerValue::decode, Arc::new(JournalValues)).await?;
         let revision = watch::Sender::new(membership.keyspace.snapshot().revision());
-        let member = Arc::new(BrokerMember { membership, pid, storage, routes: watch::Sender::new(Arc::default()), revision });
+        let routes = watch::Sender::new(RouteTable::default());
+        let replicator = Replicator::new(storage.clone(), Arc::new(ClusterRoutes { me: pid.clone(), table: routes.subscribe() }));
+        let member = Arc::new(BrokerMember { membership, pid, storage, routes, revision, replicator });
         let follower = member.clone();
         member.membership.spawn(move |shutdown| follower.follow(shutdown));
         Ok(member)
@@ -90,6 +100,11 @@ impl BrokerMember {
     /// The routes the broker serves by.
     pub fn routes(self: &Arc<Self>) -> Arc<dyn JournalRoutes> {
         Arc::new(ClusterRoutes { me: self.pid.clone(), table: self.routes.subscribe() })
+    }
+
+    /// The replication pipelines the broker appends through.
+    pub fn replicator(&self) -> Arc<Replicator> {
+        self.replicator.clone()
     }
 
     /// The catalog the broker lists and applies through.
@@ -130,33 +145,64 @@ impl BrokerMember {
         let endpoint = |v: &BrokerValue| endpoint_of(v.member().and_then(|b| b.process_spec.as_ref()));
         let mut table = BTreeMap::new();
         let mut local = Vec::new();
-        let mut writes = Vec::new();
+        let mut pulses = Vec::new();
         for item in &state.items {
             let Some(spec) = item.kv.decoded.journal() else { continue };
             let (route, held) = route_of(&state, &item.item.id, endpoint);
             if route.includes(&self.pid) {
                 local.push(spec.clone());
                 if route.primary_member() == Some(&self.pid) {
-                    let mine = held.iter().find(|a| a.assignment.member() == self.membership.me && a.assignment.slot == 0);
-                    if let Some(a) = mine {
-                        let want = route_out(&route);
-                        if !matches!(&a.kv.decoded, BrokerValue::Route(Some(r)) if *r == want) {
-                            writes.push((a.key.clone(), a.kv.mod_revision, want));
-                        }
+                    let want = route_out(&route);
+                    let values: Vec<(String, i64, bool)> = held
+                        .iter()
+                        .map(|a| (a.key.clone(), a.kv.mod_revision, matches!(&a.kv.decoded, BrokerValue::Route(Some(r)) if *r == want)))
+                        .collect();
+                    if values.iter().any(|(_, _, holds)| !holds) {
+                        pulses.push((spec.name.clone(), route.clone(), values));
                     }
                 }
+            }
+            if route.primary_member() != Some(&self.pid) {
+                self.replicator.forget(&spec.name);
             }
             table.insert(spec.name.clone(), route);
         }
         // The journals first, then the routes that name them here, then the values
-        // that tell the allocator this broker serves them.
+        // that tell the allocator this broker serves them with its replicas in sync.
         let mut ok = self.ensure_local(local).await;
         self.routes.send_replace(Arc::new(table));
         self.revision.send_replace(snapshot.revision());
-        for (key, revision, route) in writes {
-            ok &= self.write_route(&key, revision, route).await;
-        }
+        let done = futures::future::join_all(pulses.into_iter().map(|(journal, route, values)| self.pulse(journal, route, values))).await;
+        ok &= done.into_iter().all(|ok| ok);
         ok
+    }
+
+    /// Syncs `journal`'s replicas with `route` and writes the route into its
+    /// assignments; false if it must be tried again.
+    async fn pulse(&self, journal: String, route: Route, values: Vec<(String, i64, bool)>) -> bool {
+        let synced = match tokio::time::timeout(PULSE_TIMEOUT, self.replicator.pulse(&journal)).await {
+            Ok(Ok(synced)) => synced,
+            Ok(Err(e)) => {
+                tracing::warn!(%journal, error = %e, "cannot sync the journal's replicas yet; retrying");
+                return false;
+            }
+            Err(_) => {
+                tracing::warn!(%journal, timeout = ?PULSE_TIMEOUT, "syncing the journal's replicas timed out; retrying");
+                return false;
+            }
+        };
+        if !synced.equivalent(&route) {
+            return true; // The route moved meanwhile: the next snapshot pulses again.
+        }
+        match update_all_assignments(&self.membership.client, &values, route_out(&route).encode_to_vec()).await {
+            Ok(_) => true,
+            // An assignment changed meanwhile: the next revision says how.
+            Err(streamsum_cluster::etcd::Error::Conflict { .. }) => true,
+            Err(e) => {
+                tracing::warn!(%journal, error = %e, "cannot write the route into the assignments; retrying");
+                false
+            }
+        }
     }
 
     /// Creates or updates the journals assigned here in the local storage.
@@ -167,31 +213,25 @@ impl BrokerMember {
             for spec in specs {
                 let name = spec.name.clone();
                 let change = match storage.journal(&spec.name) {
-                    Ok(j) if j.spec().spec == spec => continue,
-                    Ok(j) => ApplyChange::Upsert { spec, expect_mod_revision: j.spec().mod_revision },
-                    Err(_) => ApplyChange::Upsert { spec, expect_mod_revision: 0 },
+                    Ok(j) if j.spec().spec == spec => None,
+                    Ok(j) => Some(ApplyChange::Upsert { spec, expect_mod_revision: j.spec().mod_revision }),
+                    Err(_) => Some(ApplyChange::Upsert { spec, expect_mod_revision: 0 }),
                 };
-                if let Err(e) = storage.apply(vec![change]) {
-                    tracing::error!(journal = %name, error = %e, "cannot create or update an assigned journal in the local storage; retrying");
+                if let Some(change) = change {
+                    if let Err(e) = storage.apply(vec![change]) {
+                        tracing::error!(journal = %name, error = %e, "cannot create or update an assigned journal in the local storage; retrying");
+                        ok = false;
+                        continue;
+                    }
+                }
+                if let Err(e) = storage.journal(&name).and_then(|j| j.enable_replication()) {
+                    tracing::error!(journal = %name, error = %e, "cannot replicate an assigned journal; retrying");
                     ok = false;
                 }
             }
             ok
         });
         done.await.unwrap_or(false)
-    }
-
-    /// Writes `route` into this broker's assignment at `key`.
-    async fn write_route(&self, key: &str, revision: i64, route: crate::service::proto::Route) -> bool {
-        match update_assignment(&self.membership.client, key, revision, route.encode_to_vec()).await {
-            Ok(_) => true,
-            // The assignment changed meanwhile: the next revision says how.
-            Err(streamsum_cluster::etcd::Error::Conflict { .. }) => true,
-            Err(e) => {
-                tracing::warn!(%key, error = %e, "cannot write the route into the assignment; retrying");
-                false
-            }
-        }
     }
 
     /// Stops following and revokes the lease: this broker's journals are re-assigned
@@ -268,15 +308,7 @@ impl JournalCatalog for EtcdCatalog {
                     compares.push(Compare::mod_revision(key.as_str(), CompareOp::Equal, expect));
                 }
                 ops.push(match change {
-                    ApplyChange::Upsert { spec, .. } => {
-                        if spec.replication > 1 {
-                            return Err(JournalError::invalid(format!(
-                                "journal {name:?}: replication {} needs the replication pipeline, which this cluster does not have yet (issue 16); use replication: 1",
-                                spec.replication
-                            )));
-                        }
-                        TxnOp::put(key.as_str(), journal_out(spec), None)
-                    }
+                    ApplyChange::Upsert { spec, .. } => TxnOp::put(key.as_str(), journal_out(spec), None),
                     ApplyChange::Delete { .. } => TxnOp::delete(key.as_str(), None),
                 });
             }

@@ -47,14 +47,17 @@ pub struct SpecRecord {
     pub mod_revision: i64,
 }
 
-/// What a write put where.
-pub(super) struct Written {
-    pub(super) begin: i64,
-    pub(super) end: i64,
+/// What a write put where (not yet durable, nor readable).
+#[derive(Clone, Debug)]
+pub struct Written {
+    /// Where its bytes begin.
+    pub begin: i64,
+    /// Where they end.
+    pub end: i64,
     /// The registers after it.
-    pub(super) registers: LabelSet,
+    pub registers: LabelSet,
     /// A replicated journal's spool after it: the primary's commit proposal.
-    pub(super) spool: Option<super::replica::Spool>,
+    pub spool: Option<super::replica::Spool>,
 }
 
 /// Mutable append-side state.
@@ -247,13 +250,13 @@ impl Journal {
     }
 
     /// Waits until the readable head reaches `end`.
-    pub(super) async fn wait_head(&self, end: i64) -> Result<(), JournalError> {
+    pub async fn wait_head(&self, end: i64) -> Result<(), JournalError> {
         self.wait_commit(|c| c.head >= end).await
     }
 
     /// Waits until the durable head reaches `end` (a replicated journal's readable
     /// head may still trail it).
-    pub(super) async fn wait_synced(&self, end: i64) -> Result<(), JournalError> {
+    pub async fn wait_synced(&self, end: i64) -> Result<(), JournalError> {
         self.wait_commit(|c| c.synced >= end).await
     }
 
@@ -274,8 +277,13 @@ impl Journal {
         Err(JournalError::Unavailable(format!("journal {:?}: {why}", self.name)))
     }
 
-    /// The locked part of an append: checks, writes and queues the sync.
-    pub(super) fn write(self: &Arc<Self>, req: &AppendRequest) -> Result<Written, JournalError> {
+    /// The locked part of an append: checks, writes and queues the sync, without
+    /// waiting for it (a replicated journal's primary then waits for its replicas too,
+    /// `service/pipeline.rs`).
+    ///
+    /// # Errors
+    /// As [`Journal::append`].
+    pub fn write(self: &Arc<Self>, req: &AppendRequest) -> Result<Written, JournalError> {
         let spec = self.spec().spec;
         let mut guard = lock(&self.state);
         let st = &mut *guard;

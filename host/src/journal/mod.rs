@@ -34,7 +34,7 @@ pub use local::{LocalClient, LOCAL_READ_CHUNK};
 pub use route::{check_append, check_read, JournalRoutes, LocalRoutes, Misrouted, ProcessId, Route};
 pub use request::{AppendRequest, AppendResult, ApplyChange, JournalInfo, ReadChunk, ReadRequest};
 pub use error::JournalError;
-pub use log::{Commit, Journal, SpecRecord};
+pub use log::{Commit, Journal, SpecRecord, Written};
 pub use prune::PruneResult;
 pub use replica::{Reply, Spool, COPY_CHUNK, EMPTY_SUM};
 pub use labels::{validate_label_name, validate_label_value, Label, LabelError, LabelSelector, LabelSet};

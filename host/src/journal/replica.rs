@@ -211,6 +211,12 @@ impl Journal {
         Some(Spool::empty(end, st.registers.clone()))
     }
 
+    /// The first offset this journal holds bytes of (durable or not).
+    pub fn local_low(&self) -> i64 {
+        let st = lock(&self.state);
+        st.fragments.first().map_or(st.write_end, |f| f.begin)
+    }
+
     /// The SHA-1 of local bytes `[begin, end)`, if this journal holds all of them.
     ///
     /// # Errors

@@ -36,7 +36,7 @@ fn write(primary: &Arc<Journal>, bytes: &[u8], registers: &[(&str, &str)]) -> Sp
 /// Every local byte of a journal.
 fn bytes_of(j: &Journal) -> Vec<u8> {
     let end = j.spool().unwrap().end;
-    let low = j.low_local();
+    let low = j.local_low();
     let mut out = Vec::new();
     let mut at = low;
     while at < end {
@@ -45,14 +45,6 @@ fn bytes_of(j: &Journal) -> Vec<u8> {
         out.extend_from_slice(&chunk);
     }
     out
-}
-
-impl Journal {
-    /// The first local offset, durable or not.
-    fn low_local(&self) -> i64 {
-        let st = lock(&self.state);
-        st.fragments.first().map_or(st.write_end, |f| f.begin)
-    }
 }
 
 #[tokio::test]
@@ -187,7 +179,7 @@ async fn a_divergent_replica_is_wiped_to_the_primary_s_low_and_filled_in() {
     replica.enable_replication().unwrap();
     let far = Spool::empty(10_000, LabelSet::default());
     assert_eq!(replica.replicate(&far, &[]).await.unwrap(), Reply::Ok);
-    assert_eq!((replica.low_local(), replica.spool().unwrap().end), (10_000, 10_000));
+    assert_eq!((replica.local_low(), replica.spool().unwrap().end), (10_000, 10_000));
     rs.shutdown();
     let rs = Storage::open(rd.path()).unwrap();
     assert_eq!((rs.journal(J).unwrap().low(), rs.journal(J).unwrap().head()), (10_000, 10_000), "the wipe survives a restart");

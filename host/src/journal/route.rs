@@ -48,6 +48,12 @@ impl Route {
     }
 
     /// The primary, if any.
+    /// Whether `other` has the same members and primary (Gazette's
+    /// `Route.Equivalent`: endpoints may differ).
+    pub fn equivalent(&self, other: &Route) -> bool {
+        self.members == other.members && self.primary == other.primary
+    }
+
     pub fn primary_member(&self) -> Option<&ProcessId> {
         self.primary.and_then(|p| self.members.get(p))
     }

@@ -55,6 +55,7 @@ pub fn gazette_status(e: &JournalError) -> Option<proto::Status> {
         JournalError::WrongAppendOffset { .. } => proto::Status::WrongAppendOffset,
         JournalError::NotAllowed { .. } => proto::Status::NotAllowed,
         JournalError::EtcdTransactionFailed(_) => proto::Status::EtcdTransactionFailed,
+        JournalError::Status { status, .. } => proto::Status::from_str_name(status)?,
         _ => return None,
     })
 }

@@ -69,6 +69,8 @@ pub struct Routing {
     pub routes: Arc<dyn JournalRoutes>,
     /// Which journals exist.
     pub catalog: Arc<dyn JournalCatalog>,
+    /// The pipelines of replicated journals, shared with the membership that pulses them.
+    pub replicator: Option<Arc<super::Replicator>>,
 }
 
 /// The gRPC services of a shard host, served next to the broker's.
@@ -145,6 +147,9 @@ impl EmbeddedBroker {
         let mut broker = Broker::new(storage.clone(), settings, shutdown_rx.clone());
         if let Some(routing) = routing {
             broker = broker.with_routes(routing.routes).with_catalog(routing.catalog);
+            if let Some(replicator) = routing.replicator {
+                broker = broker.with_replicator(replicator);
+            }
         }
         let service = JournalServer::new(broker).max_decoding_message_size(MAX_FRAME_BYTES).max_encoding_message_size(MAX_FRAME_BYTES);
         let mut stop = shutdown_rx;

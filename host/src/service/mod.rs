@@ -18,7 +18,9 @@ mod host_server;
 pub mod list_format;
 mod list_api;
 pub mod proto;
+mod pipeline;
 mod proxy;
+mod replicate_api;
 mod read_api;
 mod server;
 pub mod shard_api;
@@ -29,5 +31,6 @@ pub use embedded::{EmbeddedBroker, EmbeddedOptions, HostServices, Routing, DEFAU
 pub use host_server::HostServer;
 pub use list_api::LIST_PAGE;
 pub use read_api::MAX_READ_CONTENT;
+pub use pipeline::Replicator;
 pub use server::{local_process_id, Broker, BrokerSettings};
 

@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
-use crate::journal::{check_read, JournalError, ReadEvent, ReadRequest};
+use crate::journal::{check_read, JournalError, Misrouted, ReadEvent, ReadRequest};
 
 use super::convert::{gazette_status, misrouted_status, to_status};
 use super::proto;
@@ -30,8 +30,17 @@ impl Broker {
         let (tx, rx) = mpsc::channel(16);
         let route = self.route_of(&read.journal);
         let header = self.header_for(&route);
-        if let Err(misrouted) = check_read(&route, self.me()) {
-            if let Some(endpoint) = super::proxy::target(&route, true).filter(|_| !req.do_not_proxy) {
+        // A replicated journal is read at its primary, which alone knows which bytes
+        // every replica has (`journal/replica.rs`); its replicas proxy there.
+        let replicated = || self.storage.journal(&read.journal).is_ok_and(|j| j.spool().is_some());
+        let checked = check_read(&route, self.me()).and_then(|()| match route.primary_member() {
+            Some(p) if p != self.me() && replicated() => Err(Misrouted::NotJournalPrimaryBroker),
+            None if replicated() => Err(Misrouted::NoJournalPrimaryBroker),
+            _ => Ok(()),
+        });
+        if let Err(misrouted) = checked {
+            let any_member = misrouted == Misrouted::NotJournalBroker;
+            if let Some(endpoint) = super::proxy::target(&route, any_member).filter(|_| !req.do_not_proxy) {
                 let frames = self.proxy.read(endpoint, req.clone()).await?;
                 return Ok(Box::pin(frames));
             }

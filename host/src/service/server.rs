@@ -47,6 +47,8 @@ pub struct Broker {
     pub(super) proxy: Arc<super::proxy::ProxyPool>,
     /// Which journals exist (default: the local storage's; a cluster's: etcd's).
     pub(super) catalog: Arc<dyn JournalCatalog>,
+    /// Replication pipelines of the replicated journals this broker is primary of.
+    pub(super) replicator: Arc<super::pipeline::Replicator>,
 }
 
 pub(super) type RespStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
@@ -61,7 +63,8 @@ impl Broker {
     pub fn new(storage: Arc<Storage>, settings: BrokerSettings, shutdown: watch::Receiver<bool>) -> Self {
         let routes = Arc::new(LocalRoutes::new(local_process_id(), settings.endpoint.clone()));
         let catalog: Arc<dyn JournalCatalog> = Arc::new(storage.clone());
-        Broker { storage, settings: Arc::new(settings), shutdown, routes, proxy: Arc::default(), catalog }
+        let replicator = super::pipeline::Replicator::new(storage.clone(), routes.clone());
+        Broker { storage, settings: Arc::new(settings), shutdown, routes, proxy: Arc::default(), catalog, replicator }
     }
 
     /// The same service, listing and applying journal specs through `catalog` instead
@@ -73,7 +76,15 @@ impl Broker {
 
     /// The same service, routing journals with `routes` instead of serving all of them.
     pub fn with_routes(mut self, routes: Arc<dyn JournalRoutes>) -> Self {
+        self.replicator = super::pipeline::Replicator::new(self.storage.clone(), routes.clone());
         self.routes = routes;
+        self
+    }
+
+    /// The same service, replicating journals through `replicator` (shared with the
+    /// cluster membership that pulses them; its routes must be this broker's).
+    pub fn with_replicator(mut self, replicator: Arc<super::pipeline::Replicator>) -> Self {
+        self.replicator = replicator;
         self
     }
 
@@ -156,9 +167,9 @@ impl JournalService for Broker {
 
     async fn replicate(
         &self,
-        _request: Request<Streaming<proto::ReplicateRequest>>,
+        request: Request<Streaming<proto::ReplicateRequest>>,
     ) -> Result<Response<Self::ReplicateStream>, Status> {
-        Err(Status::unimplemented("Replicate: this is a single-node broker with no replicas"))
+        self.serve_replicate(request.into_inner()).await.map(Response::new)
     }
 
     async fn list_fragments(&self, request: Request<proto::FragmentsRequest>) -> Result<Response<proto::FragmentsResponse>, Status> {

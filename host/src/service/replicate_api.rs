@@ -1,0 +1,140 @@
+//! `Replicate`: a replica's side of its primary's pipeline.
+//!
+//! Mirrors `broker/replicate_api.go`. The first frame carries the primary's Header
+//! (whose Route must be equivalent to this broker's route of the journal, or the
+//! answer is `WRONG_ROUTE`) and a proposal; then come content frames (`content`,
+//! `content_delta` counting the bytes since the last proposal) and proposals, each
+//! applied to the journal's spool (`journal/replica.rs`) and, if it asks to be
+//! acknowledged, answered `OK` or `PROPOSAL_MISMATCH` with this replica's spool once
+//! what it wrote is durable. The route is checked again at every proposal: a primary
+//! the route no longer names gets `WRONG_ROUTE` and the stream ends, so a deposed
+//! primary cannot append through a replica that already follows the new one.
+
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Status, Streaming};
+
+use crate::journal::{Journal, Reply, Route, COPY_CHUNK};
+
+use super::convert::{label_set_out, route_in, to_status};
+use super::pipeline::{fragment_out, spool_in};
+use super::proto;
+use super::server::{journal_base, Broker, RespStream};
+
+type Tx = mpsc::Sender<Result<proto::ReplicateResponse, Status>>;
+
+impl Broker {
+    pub(super) async fn serve_replicate(&self, mut stream: Streaming<proto::ReplicateRequest>) -> Result<RespStream<proto::ReplicateResponse>, Status> {
+        let first = stream
+            .message()
+            .await?
+            .ok_or_else(|| Status::invalid_argument("replicate stream ended before its first frame"))?;
+        let header = first.header.clone().ok_or_else(|| Status::invalid_argument("the first ReplicateRequest must have a Header"))?;
+        let proposal = first.proposal.as_ref().ok_or_else(|| Status::invalid_argument("the first ReplicateRequest must have a proposal"))?;
+        let name = journal_base(&proposal.journal).to_string();
+        crate::journal::validate_journal_name(&name).map_err(|e| to_status(&e))?;
+        let theirs = route_in(&header.route.unwrap_or_default());
+        let route = self.route_of(&name);
+        let (tx, rx) = mpsc::channel(16);
+        let refusal = |status: proto::Status| proto::ReplicateResponse { status: status as i32, header: Some(self.header_for(&route)), ..Default::default() };
+        let answer = if !route.includes(self.me()) {
+            Some(refusal(proto::Status::NotJournalBroker))
+        } else if !route.equivalent(&theirs) {
+            Some(refusal(proto::Status::WrongRoute))
+        } else {
+            match self.storage.journal(&name) {
+                Err(_) => Some(refusal(proto::Status::JournalNotFound)),
+                Ok(journal) if journal.spool().is_none() => {
+                    return Err(Status::failed_precondition(format!("journal {name:?} is not replicated by this broker (is it a cluster member?)")));
+                }
+                Ok(journal) => {
+                    let limit = self.settings.max_append_bytes.max(COPY_CHUNK);
+                    tokio::spawn(serve(self.clone(), journal, route, first, stream, limit, tx.clone()));
+                    None
+                }
+            }
+        };
+        if let Some(frame) = answer {
+            tokio::spawn(async move { tx.send(Ok(frame)).await });
+        }
+        Ok(Box::pin(ReceiverStream::new(rx)))
+    }
+}
+
+/// Applies the stream's frames to `journal` until it ends, fails, or the route moves.
+async fn serve(
+    broker: Broker,
+    journal: Arc<Journal>,
+    route: Route,
+    first: proto::ReplicateRequest,
+    mut stream: Streaming<proto::ReplicateRequest>,
+    limit: usize,
+    tx: Tx,
+) {
+    let name = journal.name().to_string();
+    let mut header = Some(broker.header_for(&route));
+    let mut content = BytesMut::new();
+    let mut shutdown = broker.shutdown.clone();
+    let mut req = first;
+    loop {
+        if let Some(proposal) = &req.proposal {
+            let now = broker.route_of(&name);
+            if !now.equivalent(&route) {
+                let frame = proto::ReplicateResponse { status: proto::Status::WrongRoute as i32, header: Some(broker.header_for(&now)), ..Default::default() };
+                let _ = tx.send(Ok(frame)).await;
+                return;
+            }
+            let spool = match spool_in(&name, Some(proposal), req.registers.take()) {
+                Ok(s) => s,
+                Err(e) => return drop(tx.send(Err(to_status(&e))).await),
+            };
+            let mut resp = match journal.replicate(&spool, &content).await {
+                Ok(Reply::Ok) => proto::ReplicateResponse { status: proto::Status::Ok as i32, ..Default::default() },
+                Ok(Reply::Mismatch(mine)) => proto::ReplicateResponse {
+                    status: proto::Status::ProposalMismatch as i32,
+                    fragment: Some(fragment_out(&name, &mine)),
+                    registers: Some(label_set_out(&mine.registers)),
+                    ..Default::default()
+                },
+                Err(e) => return drop(tx.send(Err(to_status(&e))).await),
+            };
+            content.clear();
+            if req.acknowledge {
+                resp.header = header.take();
+                if tx.send(Ok(resp)).await.is_err() {
+                    return;
+                }
+            } else if resp.status != proto::Status::Ok as i32 {
+                let e = Status::failed_precondition(format!("journal {name:?}: a proposal that asked for no answer did not apply"));
+                return drop(tx.send(Err(e)).await);
+            }
+        } else {
+            if req.content_delta != content.len() as i64 {
+                let e = Status::invalid_argument(format!(
+                    "journal {name:?}: content_delta {} where {} bytes were sent since the last proposal",
+                    req.content_delta,
+                    content.len()
+                ));
+                return drop(tx.send(Err(e)).await);
+            }
+            if content.len() + req.content.len() > limit {
+                let e = Status::resource_exhausted(format!("journal {name:?}: more than {limit} bytes of content before a proposal"));
+                return drop(tx.send(Err(e)).await);
+            }
+            content.extend_from_slice(&req.content);
+        }
+        let next = tokio::select! {
+            next = stream.message() => next,
+            _ = shutdown.wait_for(|s| *s) => return,
+        };
+        req = match next {
+            Ok(Some(r)) => r,
+            // The primary closed its side (a new pipeline) or went away: what was
+            // sent without a proposal is dropped with `content`.
+            Ok(None) | Err(_) => return,
+        };
+    }
+}
