@@ -235,8 +235,22 @@ async fn list_fragments_store_health_and_replicate_answer_minimally() {
     let health = stub.fragment_store_health(proto::FragmentStoreHealthRequest::default()).await.unwrap().into_inner();
     assert_eq!(health.status, 0);
     assert!(health.header.is_some());
+    // Replicate is for a cluster's brokers (issue 16): a first frame without the
+    // primary's Header is refused, and so is a replica of a journal an embedded broker
+    // serves alone.
     let err = stub.replicate(futures::stream::iter(vec![proto::ReplicateRequest::default()])).await.unwrap_err();
-    assert_eq!(err.code(), tonic::Code::Unimplemented);
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    assert!(err.message().contains("Header"), "{err:?}");
+    let lone = proto::Route { members: vec![proto::process_spec::Id { zone: "local".into(), suffix: "streamsum-broker".into() }], primary: 0, endpoints: vec![broker.url()] };
+    let first = proto::ReplicateRequest {
+        header: Some(proto::Header { route: Some(lone), ..Default::default() }),
+        proposal: Some(proto::Fragment { journal: "tests/fragments".into(), ..Default::default() }),
+        acknowledge: true,
+        ..Default::default()
+    };
+    let err = stub.replicate(futures::stream::iter(vec![first])).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::FailedPrecondition);
+    assert!(err.message().contains("\"tests/fragments\" is not replicated"), "{err:?}");
     broker.shutdown().await.unwrap();
 }
 

@@ -10,6 +10,8 @@
 //! says what was awaited and what was seen last.
 #![allow(dead_code)]
 
+pub mod brokers;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::{BufRead, BufReader};

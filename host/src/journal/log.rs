@@ -57,7 +57,7 @@ pub struct Written {
     /// The registers after it.
     pub registers: LabelSet,
     /// A replicated journal's spool after it: the primary's commit proposal.
-    pub spool: Option<super::replica::Spool>,
+    pub spool: Option<super::spool::Spool>,
 }
 
 /// Mutable append-side state.
@@ -77,7 +77,7 @@ pub(super) struct State {
     /// Durable head: everything before it is fdatasynced here.
     pub(super) synced: i64,
     /// Replication state of a journal served by a cluster's brokers (`replica.rs`).
-    pub(super) repl: Option<super::replica::ReplState>,
+    pub(super) repl: Option<super::spool::ReplState>,
     /// Registers after the last written append.
     pub(super) registers: LabelSet,
     /// Files written since the last sync was captured.

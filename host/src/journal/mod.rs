@@ -21,6 +21,7 @@ mod read;
 mod record;
 mod recover;
 mod replica;
+mod spool;
 mod request;
 mod route;
 pub mod selector;
@@ -36,7 +37,8 @@ pub use request::{AppendRequest, AppendResult, ApplyChange, JournalInfo, ReadChu
 pub use error::JournalError;
 pub use log::{Commit, Journal, SpecRecord, Written};
 pub use prune::PruneResult;
-pub use replica::{Reply, Spool, COPY_CHUNK, EMPTY_SUM};
+pub use replica::COPY_CHUNK;
+pub use spool::{Reply, Spool, EMPTY_SUM};
 pub use labels::{validate_label_name, validate_label_value, Label, LabelError, LabelSelector, LabelSet};
 pub use read::{chunks, FragmentMeta, ReadEvent};
 pub use record::INDEX_FILE;
