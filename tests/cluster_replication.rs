@@ -213,8 +213,17 @@ async fn with_a_replica_killed_appends_wait_for_replication_brokers() {
     // A third broker joins: it is filled in with every byte, and appends go on.
     brokers.push(Broker::start(&etcd.endpoint(), "b4", dir.path()));
     route_with(&brokers[p].url, 3, &[&gone]);
+    // (The new broker may not know yet that it serves the journal: the append is then
+    // refused as a client retries it, as Gazette's clients do.)
     let content = Bytes::from_static(b"{\"seq\":20,\"try\":0}\n");
-    let r = client.append(AppendRequest::new(JOURNAL, content.clone())).await.expect("appending with 3 brokers again");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let r = loop {
+        match client.append(AppendRequest::new(JOURNAL, content.clone())).await {
+            Ok(r) => break r,
+            Err(e) if is_retryable(&e) && Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(10)).await,
+            Err(e) => panic!("appending with 3 brokers again: {e}"),
+        }
+    };
     expect.extend_from_slice(&content);
     assert_eq!(r.end, expect.len() as i64);
     assert_eq!(local_bytes(&brokers[3].data_dir, "test_replicated-"), expect, "the new broker holds every byte");
