@@ -23,7 +23,13 @@ impl Broker {
     /// Starts broker `id` with its data in `dir/<id>` (again, after a kill: the same
     /// data) and its log appended to `dir/<id>.log`.
     pub fn start(etcd: &str, id: &str, dir: &Path) -> Broker {
+        Self::start_with(etcd, id, dir, &[])
+    }
+
+    /// As [`Broker::start`], with environment variables `env`.
+    pub fn start_with(etcd: &str, id: &str, dir: &Path, env: &[(&str, &str)]) -> Broker {
         let mut child = Command::new(host_bin())
+            .envs(env.iter().copied())
             .args(["broker", "--etcd", etcd, "--etcd-lease", "2s", "--id", id, "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(dir.join(id))
             .env("STREAMSUM_LOG", "warn")
@@ -35,6 +41,24 @@ impl Broker {
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
         let url = line.strip_prefix("broker listening on ").unwrap_or_else(|| panic!("broker {id} printed {line:?}")).trim();
         Broker { url: url.to_string(), child, id: id.to_string(), data_dir: dir.join(id) }
+    }
+
+    /// SIGTERM and waits for the exit: a graceful stop (it persists its journals'
+    /// last fragments first).
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let began = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            if began.elapsed() > Duration::from_secs(30) {
+                self.kill9();
+                panic!("broker {} did not exit within 30 s of SIGTERM", self.id);
+            }
+            // A child's exit has no async signal in std: poll briefly.
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     pub fn kill9(&mut self) {

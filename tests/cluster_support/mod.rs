@@ -11,6 +11,7 @@
 #![allow(dead_code)]
 
 pub mod brokers;
+pub mod moto;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;

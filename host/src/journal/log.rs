@@ -78,6 +78,10 @@ pub(super) struct State {
     pub(super) synced: i64,
     /// Replication state of a journal served by a cluster's brokers (`replica.rs`).
     pub(super) repl: Option<super::spool::ReplState>,
+    /// The last fragment file takes no more appends (rolled for a flush, `persist.rs`).
+    pub(super) tail_closed: bool,
+    /// When the last fragment file got its first bytes.
+    pub(super) tail_since: Option<std::time::Instant>,
     /// Registers after the last written append.
     pub(super) registers: LabelSet,
     /// Files written since the last sync was captured.
@@ -116,6 +120,8 @@ pub struct Journal {
     pub(super) state: Mutex<State>,
     /// Committed head, watched by readers and appenders.
     pub(super) commit_tx: watch::Sender<Commit>,
+    /// Fragments persisted to the spec's fragment stores, by begin (`persist.rs`).
+    pub(super) remote: Mutex<Vec<super::stores::RemoteFragment>>,
     /// The shared group committer.
     syncer: Arc<Syncer>,
 }
@@ -139,6 +145,8 @@ impl Journal {
             committed: rec.head,
             synced: rec.head,
             repl: None,
+            tail_closed: false,
+            tail_since: None,
             registers: rec.registers,
             unsynced: Vec::new(),
             queued: false,
@@ -150,6 +158,7 @@ impl Journal {
             spec: Mutex::new(spec),
             state: Mutex::new(state),
             commit_tx: watch::Sender::new(Commit { head: rec.head, synced: rec.head, closed: None, deleted: false }),
+            remote: Mutex::default(),
             syncer,
         }))
     }
@@ -323,7 +332,7 @@ impl Journal {
         let write_end = st.write_end;
         let new_file = match &mut st.repl {
             Some(repl) => repl.roll_if_longer(write_end, roll_at),
-            None => st.fragments.last().is_none_or(|f| f.len >= roll_at),
+            None => st.tail_closed || st.fragments.last().is_none_or(|f| f.len >= roll_at),
         };
         match self.write_locked(st, &req.content, registers, new_file) {
             Ok((begin, end, registers)) => {
@@ -351,6 +360,8 @@ impl Journal {
         if new_file || st.fragments.last().is_none() {
             st.fragments.push(FragmentFile::create(&self.dir, begin)?);
             sync_dir(&self.dir)?;
+            st.tail_closed = false;
+            st.tail_since = Some(std::time::Instant::now());
         }
         let frag = st.fragments.last_mut().expect("a tail fragment exists");
         frag.write_tail(content)?;

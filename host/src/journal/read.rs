@@ -85,9 +85,32 @@ async fn serve(journal: &Journal, req: ReadRequest, metadata_only: bool, max_chu
         if offset == -1 {
             offset = commit.head;
         }
-        // Below the first stored fragment (pruned content), a read jumps forward to
-        // it, as Gazette's does over deleted fragments; the events carry the new offset.
-        offset = offset.max(journal.low());
+        // Below the first local fragment (pruned, or never here after a lost disk),
+        // the fragment stores serve what they hold (`persist.rs`); over what nobody
+        // holds a read jumps forward, as Gazette's does over deleted fragments; the
+        // events carry the new offset.
+        let low = journal.low();
+        if offset < low {
+            if let Some(f) = journal.remote_at(offset) {
+                let stop = if req.end_offset != 0 { f.end.min(req.end_offset) } else { f.end };
+                let fragment = FragmentMeta { journal: journal.name().to_string(), begin: f.begin, end: f.end };
+                let meta = ReadEvent::Fragment { offset, write_head: journal.head(), fragment };
+                if tx.send(Ok(meta)).await.is_err() || metadata_only {
+                    return Ok(());
+                }
+                while offset < stop {
+                    let len = ((stop - offset) as usize).min(READ_BATCH);
+                    let data = f.store.read(&f, offset, len).await?;
+                    if !send_content(tx, offset, &data, max_chunk).await {
+                        return Ok(());
+                    }
+                    offset += len as i64;
+                }
+                continue;
+            }
+            offset = journal.remote_after(offset).map_or(low, |next| next.min(low));
+        }
+        offset = offset.max(low);
         if req.end_offset != 0 && offset >= req.end_offset {
             return Ok(());
         }
@@ -101,12 +124,8 @@ async fn serve(journal: &Journal, req: ReadRequest, metadata_only: bool, max_chu
             while offset < stop {
                 let len = ((stop - offset) as usize).min(READ_BATCH);
                 let data = read_blocking(journal.name(), file.clone(), begin, offset, len).await?;
-                for start in (0..data.len()).step_by(max_chunk) {
-                    let piece = data.slice(start..(start + max_chunk).min(data.len()));
-                    let event = ReadEvent::Content { offset: offset + start as i64, content: piece };
-                    if tx.send(Ok(event)).await.is_err() {
-                        return Ok(());
-                    }
+                if !send_content(tx, offset, &data, max_chunk).await {
+                    return Ok(());
                 }
                 offset += len as i64;
             }
@@ -130,6 +149,18 @@ async fn serve(journal: &Journal, req: ReadRequest, metadata_only: bool, max_chu
             _ = tx.closed() => return Ok(()),
         }
     }
+}
+
+/// Sends `data` (at `offset`) in content events of at most `max_chunk` bytes; false
+/// once the receiver is gone.
+async fn send_content(tx: &Tx, offset: i64, data: &Bytes, max_chunk: usize) -> bool {
+    for start in (0..data.len()).step_by(max_chunk) {
+        let piece = data.slice(start..(start + max_chunk).min(data.len()));
+        if tx.send(Ok(ReadEvent::Content { offset: offset + start as i64, content: piece })).await.is_err() {
+            return false;
+        }
+    }
+    true
 }
 
 async fn read_blocking(name: &str, file: Arc<std::fs::File>, begin: i64, offset: i64, len: usize) -> Result<Bytes, JournalError> {

@@ -271,7 +271,7 @@ impl Journal {
 
     /// Discards every byte and starts the journal at `at`: its index holds one empty
     /// record there (as a pruned journal's does, `prune.rs`) and no fragment file.
-    fn wipe_to(self: &Arc<Self>, st: &mut State, at: i64, registers: &LabelSet) -> Result<(), JournalError> {
+    pub(super) fn wipe_to(self: &Arc<Self>, st: &mut State, at: i64, registers: &LabelSet) -> Result<(), JournalError> {
         let path = self.dir().join(INDEX_FILE);
         let tmp = self.dir().join(COMPACTED_TMP);
         let io = |what: &'static str| {

@@ -236,10 +236,13 @@ impl JournalSpec {
             )));
         }
         for store in &f.stores {
-            let ok = ["s3://", "gs://", "azure://", "azure-ad://", "file://"].iter().any(|s| store.starts_with(s))
-                && store.ends_with('/');
+            // As Gazette's: the URL's path ends in '/', query parameters may follow.
+            let path = store.split('?').next().unwrap_or(store);
+            let ok = (path.starts_with("s3://") && path.len() > "s3://".len() + 1 || path.starts_with("file:///")) && path.ends_with('/');
             if !ok {
-                return Err(JournalError::invalid(format!("fragment store {store:?} is not a supported URL ending in '/'")));
+                return Err(JournalError::invalid(format!(
+                    "fragment store {store:?} is not a supported URL (file:///dir/ or s3://bucket/prefix/, ending in '/')"
+                )));
             }
         }
         if f.refresh_interval < Duration::from_secs(1) || f.refresh_interval > Duration::from_secs(24 * 3600) {

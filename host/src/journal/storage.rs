@@ -50,6 +50,8 @@ pub struct Storage {
     /// Holds an exclusive `flock` on `LOCK` while open: one process per data dir.
     /// Released by [`Storage::shutdown`], even while other references remain.
     lock: Mutex<Option<std::fs::File>>,
+    /// Open fragment stores (`persist.rs`).
+    stores: super::stores::Stores,
 }
 
 impl Storage {
@@ -86,6 +88,7 @@ impl Storage {
             revision: watch::Sender::new(revision.max(1)),
             syncer,
             lock: Mutex::new(Some(lock)),
+            stores: Default::default(),
         }))
     }
 
@@ -111,6 +114,16 @@ impl Storage {
     pub fn journal(&self, name: &str) -> Result<Arc<Journal>, JournalError> {
         let map = self.journals.read().unwrap_or_else(|p| p.into_inner());
         map.get(name).cloned().ok_or_else(|| JournalError::NotFound { journal: name.to_string() })
+    }
+
+    /// Every open journal, by name.
+    pub fn all(&self) -> Vec<Arc<Journal>> {
+        self.journals.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
+    }
+
+    /// The fragment stores journals of this storage are persisted to.
+    pub fn stores(&self) -> &super::stores::Stores {
+        &self.stores
     }
 
     /// Journals matching `selector` by name order, with the revision of the listing.

@@ -60,6 +60,8 @@ pub struct EmbeddedBroker {
     server: JoinHandle<Result<(), tonic::transport::Error>>,
     /// Grace period of shutdown.
     grace: std::time::Duration,
+    /// Whether this broker is a journal's primary (it persists the journal's fragments).
+    is_primary: crate::journal::IsPrimary,
 }
 
 /// How a cluster broker routes and lists journals (see [`Broker::with_routes`] and
@@ -109,6 +111,13 @@ impl EmbeddedBroker {
             .await?
             .context("creating the stream-sum journals")?;
         tracing::info!(data_dir = %data_dir.display(), created, "journals ready");
+        // A journal whose fragment stores hold more than this data directory (it was
+        // lost) goes on from their end; its older bytes are read from the stores.
+        for journal in storage.all() {
+            crate::journal::catch_up(&storage, &journal)
+                .await
+                .with_context(|| format!("listing the fragment stores of journal {:?}", journal.name()))?;
+        }
         Self::serve(storage, listener, opts, host, None)
     }
 
@@ -151,6 +160,10 @@ impl EmbeddedBroker {
                 broker = broker.with_replicator(replicator);
             }
         }
+        // Closed fragments go to the journals' fragment stores from their primary.
+        let routes = broker.routes.clone();
+        let is_primary: crate::journal::IsPrimary = Arc::new(move |j: &str| routes.route(j).primary_member() == Some(routes.local()));
+        crate::journal::Persister::spawn(storage.clone(), is_primary.clone(), shutdown_rx.clone());
         let service = JournalServer::new(broker).max_decoding_message_size(MAX_FRAME_BYTES).max_encoding_message_size(MAX_FRAME_BYTES);
         let mut stop = shutdown_rx;
         let server = tokio::spawn(
@@ -167,7 +180,7 @@ impl EmbeddedBroker {
                     let _ = stop.wait_for(|s| *s).await;
                 }),
         );
-        Ok(EmbeddedBroker { storage, local_addr, shutdown, server, grace: opts.shutdown_grace })
+        Ok(EmbeddedBroker { storage, local_addr, shutdown, server, grace: opts.shutdown_grace, is_primary })
     }
 
     /// The address the broker listens on.
@@ -205,6 +218,9 @@ impl EmbeddedBroker {
                 Ok(())
             }
         };
+        // As Gazette's broker does when it stops serving a journal: its last fragment is
+        // closed and persisted, so the stores hold every byte appended here.
+        crate::journal::persist_all(&self.storage, &self.is_primary).await;
         let storage = self.storage.clone();
         tokio::task::spawn_blocking(move || storage.shutdown()).await?;
         served.context("serving gRPC")

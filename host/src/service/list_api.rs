@@ -11,7 +11,7 @@ use tonic::Status;
 
 use crate::journal::{JournalError, JournalInfo, LabelSelector};
 
-use super::convert::{route_out, selector_in, spec_out, to_status};
+use super::convert::{route_out, selector_in, sha1_out, spec_out, to_status};
 use super::proto;
 use super::server::{journal_base, Broker, RespStream};
 
@@ -109,25 +109,40 @@ impl Broker {
             n if (1..=10_000).contains(&n) => n as usize,
             n => return Err(Status::invalid_argument(format!("page_limit {n} not in 0..=10000"))),
         };
-        // Local fragments have mod_time 0: an end_mod_time bound excludes them all.
-        let mut frags: Vec<(i64, i64)> = if req.end_mod_time != 0 { vec![] } else { journal.fragments() };
-        frags.retain(|(begin, _)| *begin >= req.next_page_token);
-        let next = frags.get(limit).map_or(0, |(b, _)| *b);
-        frags.truncate(limit);
-        let fragments = frags
-            .into_iter()
-            .map(|(begin, end)| proto::fragments_response::Fragment {
-                spec: Some(proto::Fragment {
-                    journal: name.to_string(),
-                    begin,
-                    end,
-                    sum: Some(proto::Sha1Sum::default()),
-                    compression_codec: proto::CompressionCodec::None as i32,
-                    ..Default::default()
-                }),
-                signed_url: String::new(),
+        // Gazette's index: the fragments in the journal's stores (with their store and
+        // modification time), and the local ones no stored fragment covers (mod_time
+        // 0: an end_mod_time bound excludes them all).
+        let remote = journal.remote();
+        let mut frags: Vec<proto::Fragment> = remote
+            .iter()
+            .filter(|f| f.mod_time >= req.begin_mod_time && (req.end_mod_time == 0 || f.mod_time < req.end_mod_time))
+            .map(|f| proto::Fragment {
+                journal: name.to_string(),
+                begin: f.begin,
+                end: f.end,
+                sum: Some(sha1_out(&f.sum)),
+                compression_codec: proto::CompressionCodec::None as i32,
+                backing_store: f.store.url.clone(),
+                mod_time: f.mod_time,
+                ..Default::default()
             })
             .collect();
+        if req.end_mod_time == 0 {
+            let local = journal.fragments().into_iter().filter(|(b, e)| !remote.iter().any(|f| f.begin <= *b && f.end >= *e));
+            frags.extend(local.map(|(begin, end)| proto::Fragment {
+                journal: name.to_string(),
+                begin,
+                end,
+                sum: Some(proto::Sha1Sum::default()),
+                compression_codec: proto::CompressionCodec::None as i32,
+                ..Default::default()
+            }));
+        }
+        frags.sort_by_key(|f| (f.begin, f.end));
+        frags.retain(|f| f.begin >= req.next_page_token);
+        let next = frags.get(limit).map_or(0, |f| f.begin);
+        frags.truncate(limit);
+        let fragments = frags.into_iter().map(|spec| proto::fragments_response::Fragment { spec: Some(spec), signed_url: String::new() }).collect();
         Ok(proto::FragmentsResponse { status: 0, header: Some(self.header()), fragments, next_page_token: next })
     }
 }

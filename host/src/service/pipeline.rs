@@ -156,6 +156,9 @@ impl Replicator {
             route: Some(route_out(&route)),
             etcd: Some(proto::header::Etcd { cluster_id: 1, member_id: 1, revision: 1, raft_term: 1 }),
         };
+        // A journal whose stores hold more than this broker does (every broker lost
+        // its disk) restarts at their end before anything is synced or appended.
+        crate::journal::catch_up(&self.storage, journal).await?;
         let mine = journal.spool().ok_or_else(|| not_replicated(name))?;
         let mut replicas = Vec::new();
         for (i, member) in route.members.iter().enumerate() {
