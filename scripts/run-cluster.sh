@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job on a cluster on this machine, run by `scripts/run.sh --cluster`: an etcd,
-# 2 brokers and 3 shard hosts as separate processes, each a member of the cluster
+# 3 brokers (every journal replicated on all 3) and 3 shard hosts as separate processes, each a member of the cluster
 # (`--etcd`); the stream-sum journals and shards applied from kustomize/stream-sum/;
 # then a chunker job, whose report must pass. With KILL_ONE=1 a shard host holding
 # primaries is killed with SIGKILL while the chunker runs: its shards move to their
@@ -58,7 +58,7 @@ done
 echo "== etcd on $etcd_url"
 
 brokers=()
-for b in b1 b2; do
+for b in b1 b2 b3; do
   "$bin" broker --etcd "$etcd_url" --etcd-lease "$lease" --id "$b" --data-dir "$data/$b" --listen 127.0.0.1:0 \
     >"$data/$b.out" 2>"$data/$b.log" &
   pids+=($!)
@@ -69,7 +69,7 @@ echo "== brokers ${brokers[*]}"
 
 hosts=(); host_pids=()
 for i in 1 2 3; do
-  "$bin" --app "$target/wasm/guest_summer.wasm" --broker "${brokers[$(( (i - 1) % 2 ))]}" --etcd "$etcd_url" \
+  "$bin" --app "$target/wasm/guest_summer.wasm" --broker "${brokers[$(( (i - 1) % 3 ))]}" --etcd "$etcd_url" \
     --etcd-lease "$lease" --id "h$i" --data-dir "$data/h$i" --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 \
     >"$data/h$i.out" 2>"$data/h$i.log" &
   pids+=($!); host_pids+=($!)

@@ -6,7 +6,7 @@
 #
 #   STREAMS=100 CHUNKS=100 WORKERS=4 scripts/run.sh     # the defaults
 #   DATA_DIR=./streamsum-data scripts/run.sh             # keep the data (default: a temp dir)
-#   scripts/run.sh --cluster                             # etcd + 2 brokers + 3 shard hosts (run-cluster.sh)
+#   scripts/run.sh --cluster                             # etcd + 3 brokers + 3 shard hosts (run-cluster.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

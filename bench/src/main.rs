@@ -4,7 +4,7 @@
 //! table. Run it with `scripts/bench.sh` (which builds what it needs):
 //!
 //! ```text
-//! scripts/bench.sh [--quick] [--reps N] [--only summer,e2e,journal,swap,recovery,takeover,curves]
+//! scripts/bench.sh [--quick] [--reps N] [--only summer,e2e,journal,swap,recovery,takeover,replication,curves]
 //! ```
 //!
 //! Each repetition runs every step once, in order; within a step the subject and its
@@ -29,7 +29,7 @@ use serde_json::json;
 
 use procs::Bins;
 use stats::Figures;
-use steps::{curves, e2e, journal, recovery, summer, swap, takeover};
+use steps::{curves, e2e, journal, recovery, replication, summer, swap, takeover};
 
 /// What a run does, from the command line.
 pub struct Settings {
@@ -47,7 +47,7 @@ pub struct Settings {
     pub bins: Bins,
 }
 
-const STEPS: [&str; 7] = ["summer", "e2e", "journal", "swap", "recovery", "takeover", "curves"];
+const STEPS: [&str; 8] = ["summer", "e2e", "journal", "swap", "recovery", "takeover", "replication", "curves"];
 
 fn parse_args() -> anyhow::Result<Settings> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -172,6 +172,7 @@ fn real_main() -> anyhow::Result<()> {
     swap::declare(&mut f);
     recovery::declare(&mut f);
     takeover::declare(&mut f);
+    replication::declare(&mut f);
     let began = Instant::now();
     // The recovery step's logs, written on its first repetition and played in each.
     let mut logs = None;
@@ -211,6 +212,9 @@ fn repetition(s: &Settings, f: &mut Figures, rt: &tokio::runtime::Runtime, logs:
     }
     if wants(s, "takeover") {
         step(f, "takeover", takeover::NAMES, |f| takeover::rep(s, f, rt));
+    }
+    if wants(s, "replication") {
+        step(f, "replication", replication::NAMES, |f| replication::rep(s, f, rt));
     }
 }
 

@@ -107,6 +107,17 @@ pub fn start_broker(bins: &Bins, dir: &Path, partitions: usize) -> anyhow::Resul
     spawn_serving(cmd, dir.join("broker.log"), "streamsum-host broker")
 }
 
+/// `streamsum-host broker --etcd` (lease 2 s) with id `id`, its data in `dir`.
+pub fn start_cluster_broker(bins: &Bins, dir: &Path, etcd: &str, id: &str) -> anyhow::Result<(Proc, String)> {
+    std::fs::create_dir_all(dir)?;
+    let mut cmd = Command::new(&bins.host);
+    cmd.args(["broker", "--listen", "127.0.0.1:0", "--etcd", etcd, "--etcd-lease", "2s", "--id", id])
+        .arg("--data-dir")
+        .arg(dir.join("broker"))
+        .env("STREAMSUM_LOG", "warn");
+    spawn_serving(cmd, dir.join("broker.log"), "streamsum-host broker --etcd")
+}
+
 /// A shards-only process (`--broker url`) over `dir`; its log at info level.
 pub fn start_shards(bins: &Bins, url: &str, dir: &Path, extra: &[&str]) -> anyhow::Result<Proc> {
     std::fs::create_dir_all(dir)?;

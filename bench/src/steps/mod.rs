@@ -11,12 +11,15 @@
 //! - [`recovery`]: playback of a recovery log with and without a snapshot.
 //! - [`takeover`]: a hot standby taking over after the primary is killed, against a
 //!   take-over without one.
+//! - [`replication`]: appends to a replication-3 journal against a replication-1 one
+//!   on the same cluster, and kill -9 of a replicated primary to the next ack.
 //! - [`curves`]: end-to-end throughput against partitions and against chunk size.
 
 pub mod curves;
 pub mod e2e;
 pub mod journal;
 pub mod recovery;
+pub mod replication;
 pub mod summer;
 pub mod swap;
 pub mod takeover;
