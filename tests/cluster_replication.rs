@@ -229,3 +229,41 @@ async fn with_a_replica_killed_appends_wait_for_replication_brokers() {
     assert_eq!(local_bytes(&brokers[3].data_dir, "test_replicated-"), expect, "the new broker holds every byte");
     assert_eq!(read_all(&client, JOURNAL).await, expect);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_spare_broker_appends_resume_once_the_killed_primary_s_lease_expires() {
+    let etcd = EtcdServer::start().await.expect("starting etcd");
+    let dir = tempfile::tempdir().unwrap();
+    let mut brokers: Vec<Broker> = ["b1", "b2", "b3"].iter().map(|id| Broker::start(&etcd.endpoint(), id, dir.path())).collect();
+    let out = apply(dir.path(), &brokers[0].url, &spec(3));
+    assert!(out.status.success(), "{}", describe(&out));
+    let (primary, _) = route_with(&brokers[0].url, 3, &[]);
+    brokers.push(Broker::start(&etcd.endpoint(), "b4", dir.path()));
+    let victim = brokers.iter().position(|b| b.id == primary).unwrap();
+    let survivor = brokers.iter().position(|b| b.id != primary && b.id != "b4").unwrap();
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let client = GrpcJournalClient::new(&brokers[survivor].url).unwrap();
+    let task = appender(client.clone(), acked.clone(), stop_rx);
+    acked_at_least(&acked, 100, "before the kill").await;
+    brokers[victim].kill9();
+    let before = acked.lock().unwrap().len();
+    // The spare takes the killed broker's place; the new primary fills it in.
+    let (_, now) = route_with(&brokers[survivor].url, 3, &[&primary]);
+    assert!(now.contains(&"b4".to_string()), "{now:?}");
+    let logs = || {
+        ["b1", "b2", "b3", "b4"].iter().map(|b| format!("--- {b}\n{}", std::fs::read_to_string(dir.path().join(format!("{b}.log"))).unwrap_or_default())).collect::<String>()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while acked.lock().unwrap().len() < before + 100 {
+        assert!(Instant::now() < deadline, "appends did not resume with the spare broker:\n{}", logs());
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    stop.send_replace(true);
+    task.await.unwrap();
+    let acked = acked.lock().unwrap().clone();
+    let bytes = read_all(&client, JOURNAL).await;
+    check_journal(&bytes, &acked);
+    let b4 = brokers.iter().find(|b| b.id == "b4").unwrap();
+    assert_eq!(local_bytes(&b4.data_dir, "test_replicated-"), bytes, "the spare holds every byte");
+}

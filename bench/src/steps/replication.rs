@@ -1,5 +1,6 @@
 //! Replication figures (issue 16), on a cluster of real processes: an etcd and four
-//! `streamsum-host broker --etcd` processes (lease 2 s) on this machine.
+//! `streamsum-host broker --etcd` processes (lease 2 s) on this machine, so that a
+//! replication-3 journal has a spare broker to move to.
 //!
 //! Each repetition applies two journals, one with `replication: 1` (the baseline) and
 //! one with `replication: 3`, and runs 16 concurrent appenders of 200-byte records
@@ -11,7 +12,7 @@
 //! Then it kills the replication-3 journal's primary with SIGKILL while an appender
 //! keeps appending through a surviving broker, and times `kill_to_next_ack_ms`: from
 //! the kill to the next acknowledged append, once the lease expired and the allocator
-//! gave the journal to the spare fourth broker (filled in by the new primary). Its
+//! gave the journal to the spare broker (filled in by the new primary). Its
 //! baseline is `kill_to_route_change_ms`, from the kill to the moment a broker's
 //! route no longer names the killed one: the lease's share of the wait.
 
@@ -25,7 +26,7 @@ use streamsum_cluster::testing::EtcdServer;
 use streamsum_host::journal::{AppendRequest, JournalClient};
 use streamsum_host::service::GrpcJournalClient;
 
-use crate::procs::{start_cluster_broker, Proc};
+use crate::procs::{last_lines, start_cluster_broker, Proc};
 use crate::stats::Figures;
 use crate::Settings;
 
@@ -133,24 +134,18 @@ async fn appends(url: &str, journal: &str, secs: f64) -> anyhow::Result<(f64, f6
     Ok((all.len() as f64 / elapsed, p99))
 }
 
-/// When appends were acknowledged, and when they failed.
-#[derive(Default)]
-struct Outcomes {
-    acks: Vec<Instant>,
-    failures: Vec<Instant>,
-}
+/// Acknowledged appends: when each was sent and when it was acknowledged.
+type Acks = Arc<Mutex<Vec<(Instant, Instant)>>>;
 
-/// Appends through `url` until `stop`, recording each outcome's time.
-async fn steady(url: String, journal: String, seen: Arc<Mutex<Outcomes>>, stop: tokio::sync::watch::Receiver<bool>) {
+/// Appends through `url` until `stop`, recording each acknowledged one.
+async fn steady(url: String, journal: String, acks: Acks, stop: tokio::sync::watch::Receiver<bool>) {
     let Ok(client) = GrpcJournalClient::new(&url) else { return };
     while !*stop.borrow() {
+        let sent = Instant::now();
         match client.append(AppendRequest::new(journal.clone(), record(999))).await {
-            Ok(_) => seen.lock().unwrap_or_else(|p| p.into_inner()).acks.push(Instant::now()),
-            Err(_) => {
-                seen.lock().unwrap_or_else(|p| p.into_inner()).failures.push(Instant::now());
-                // A client's retry backoff while the journal has no primary.
-                tokio::time::sleep(Duration::from_millis(5)).await
-            }
+            Ok(_) => acks.lock().unwrap_or_else(|p| p.into_inner()).push((sent, Instant::now())),
+            // A client's retry backoff while the journal has no primary.
+            Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
         }
     }
 }
@@ -161,7 +156,7 @@ pub fn rep(s: &Settings, f: &mut Figures, rt: &tokio::runtime::Runtime) -> anyho
     let dir = tempfile::tempdir_in(&s.tmp)?;
     let etcd = rt.block_on(EtcdServer::start()).map_err(|e| anyhow!("starting etcd: {e}"))?;
     let mut brokers: Vec<(String, Proc, String)> = Vec::new();
-    for id in ["b1", "b2", "b3"] {
+    for id in ["b1", "b2", "b3", "b4"] {
         let (proc, url) = start_cluster_broker(&s.bins, &dir.path().join(id), &etcd.endpoint(), id)?;
         brokers.push((id.to_string(), proc, url));
     }
@@ -187,16 +182,15 @@ pub fn rep(s: &Settings, f: &mut Figures, rt: &tokio::runtime::Runtime) -> anyho
     f.push("replicated_append_p99_ms", r3_p99);
     f.push("r3_over_r1_p99", r3_p99 / r1_p99);
 
-    // A spare broker, then the kill.
-    let (proc, url) = start_cluster_broker(&s.bins, &dir.path().join("b4"), &etcd.endpoint(), "b4")?;
-    brokers.push(("b4".into(), proc, url));
+    // The kill: the fourth broker is the spare the allocator gives the journal to.
+    let r3 = route_of(&s.bins.host, &brokers[0].2, "bench/r3", 3, &[])?;
     let victim = r3[0].clone();
     let survivor = url_of(&brokers, &r3[1])?;
-    let seen = Arc::new(Mutex::new(Outcomes::default()));
+    let acks: Acks = Arc::default();
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
-    let task = rt.spawn(steady(survivor.clone(), "bench/r3".into(), seen.clone(), stop_rx));
+    let task = rt.spawn(steady(survivor.clone(), "bench/r3".into(), acks.clone(), stop_rx));
     let warm = Instant::now();
-    while seen.lock().unwrap_or_else(|p| p.into_inner()).acks.len() < 50 {
+    while acks.lock().unwrap_or_else(|p| p.into_inner()).len() < 50 {
         if warm.elapsed() > LIMIT {
             bail!("no steady appends before the kill");
         }
@@ -207,17 +201,15 @@ pub fn rep(s: &Settings, f: &mut Figures, rt: &tokio::runtime::Runtime) -> anyho
     let killed = Instant::now();
     route_of(&s.bins.host, &survivor, "bench/r3", 3, &[&victim])?;
     let route_changed = killed.elapsed();
-    // The first acknowledgement after the first failure after the kill: an append
-    // the killed primary acknowledged as it died must not count.
+    // The first acknowledgement of an append sent after the kill: one the killed
+    // primary acknowledged as it died must not count.
     let next = loop {
-        let o = seen.lock().unwrap_or_else(|p| p.into_inner());
-        let failed = o.failures.iter().find(|t| **t > killed).copied();
-        if let Some(t) = failed.and_then(|failed| o.acks.iter().find(|t| **t > failed).copied()) {
-            break t;
+        if let Some((_, acked)) = acks.lock().unwrap_or_else(|p| p.into_inner()).iter().find(|(sent, _)| *sent > killed) {
+            break *acked;
         }
-        drop(o);
         if killed.elapsed() > LIMIT {
-            bail!("no append acknowledged within {LIMIT:?} of the kill");
+            let logs: String = brokers.iter().map(|(id, p, _)| format!("\n--- {id}: {}", last_lines(&p.log_text(), 5))).collect();
+            bail!("no append sent after the kill was acknowledged within {LIMIT:?}{logs}");
         }
         std::thread::sleep(Duration::from_millis(2));
     };

@@ -139,9 +139,23 @@ impl Journal {
     /// wrote is durable.
     ///
     /// # Errors
+    /// As [`Journal::apply_proposal`].
+    pub async fn replicate(self: &Arc<Self>, p: &Spool, content: &[u8]) -> Result<Reply, JournalError> {
+        let (reply, durable_at) = self.apply_proposal(p, content)?;
+        self.wait_synced(durable_at).await?;
+        Ok(reply)
+    }
+
+    /// The replica's side of a proposal without waiting: applies `p` (writing
+    /// `content` if it extends the spool) and returns the answer with the offset the
+    /// journal must be durable to before the answer is sent. A replica answers in
+    /// order while the syncer makes many proposals durable at once
+    /// (`service/replicate_api.rs`).
+    ///
+    /// # Errors
     /// `Unavailable` for a journal that is not replicated here or was closed; `Io`
     /// (the journal is then closed).
-    pub async fn replicate(self: &Arc<Self>, p: &Spool, content: &[u8]) -> Result<Reply, JournalError> {
+    pub fn apply_proposal(self: &Arc<Self>, p: &Spool, content: &[u8]) -> Result<(Reply, i64), JournalError> {
         let outcome = {
             let mut st = lock(&self.state);
             if let Some(why) = &st.closed {
@@ -151,21 +165,15 @@ impl Journal {
                 return Err(JournalError::Unavailable(format!("journal {:?} is not replicated by this broker", self.name())));
             };
             let step = repl.decide(st.write_end, &st.registers, p, content);
-            self.apply_step(&mut st, step, p, content)
-                .map(|end| end.ok_or_else(|| st.repl.as_ref().map(|r| r.spool(st.write_end, &st.registers)).expect("replicated")))
+            self.apply_step(&mut st, step, p, content).map(|end| match end {
+                Some(end) => (Reply::Ok, end),
+                None => (Reply::Mismatch(st.repl.as_ref().map(|r| r.spool(st.write_end, &st.registers)).expect("replicated")), 0),
+            })
         };
-        let end = match outcome {
-            Ok(Ok(end)) => end,
-            Ok(Err(spool)) => return Ok(Reply::Mismatch(spool)),
-            Err(e) => {
-                if matches!(e, JournalError::Io { .. }) {
-                    self.close(&format!("failed by {e}"));
-                }
-                return Err(e);
-            }
-        };
-        self.wait_synced(end).await?;
-        Ok(Reply::Ok)
+        if let Err(e @ JournalError::Io { .. }) = &outcome {
+            self.close(&format!("failed by {e}"));
+        }
+        outcome
     }
 
     /// Carries out `step`; the offset to wait for durability at, or None to answer

@@ -4,9 +4,9 @@
 //! (whose Route must be equivalent to this broker's route of the journal, or the
 //! answer is `WRONG_ROUTE`) and a proposal; then come content frames (`content`,
 //! `content_delta` counting the bytes since the last proposal) and proposals, each
-//! applied to the journal's spool (`journal/replica.rs`) and, if it asks to be
-//! acknowledged, answered `OK` or `PROPOSAL_MISMATCH` with this replica's spool once
-//! what it wrote is durable. The route is checked again at every proposal: a primary
+//! applied to the journal's spool (`journal/replica.rs`) as it comes and, if it asks
+//! to be acknowledged, answered `OK` or `PROPOSAL_MISMATCH` with this replica's spool,
+//! in order, once what it wrote is durable (many proposals share one sync). The route is checked again at every proposal: a primary
 //! the route no longer names gets `WRONG_ROUTE` and the stream ends, so a deposed
 //! primary cannot append through a replica that already follows the new one.
 
@@ -65,6 +65,8 @@ impl Broker {
 }
 
 /// Applies the stream's frames to `journal` until it ends, fails, or the route moves.
+/// Proposals are applied as they come; their answers go out in order once what each
+/// wrote is durable, so the syncer commits many at once (as at a primary).
 async fn serve(
     broker: Broker,
     journal: Arc<Journal>,
@@ -75,66 +77,101 @@ async fn serve(
     tx: Tx,
 ) {
     let name = journal.name().to_string();
+    let (answers, queue) = mpsc::unbounded_channel();
+    let acker = tokio::spawn(acknowledge(journal.clone(), queue, tx.clone()));
     let mut header = Some(broker.header_for(&route));
     let mut content = BytesMut::new();
     let mut shutdown = broker.shutdown.clone();
     let mut req = first;
+    let failed = |e: Status| Answer::Fail(e);
     loop {
-        if let Some(proposal) = &req.proposal {
+        let answer = if let Some(proposal) = &req.proposal {
             let now = broker.route_of(&name);
             if !now.equivalent(&route) {
                 let frame = proto::ReplicateResponse { status: proto::Status::WrongRoute as i32, header: Some(broker.header_for(&now)), ..Default::default() };
-                let _ = tx.send(Ok(frame)).await;
-                return;
+                let _ = answers.send(Answer::Last(frame));
+                break;
             }
-            let spool = match spool_in(&name, Some(proposal), req.registers.take()) {
-                Ok(s) => s,
-                Err(e) => return drop(tx.send(Err(to_status(&e))).await),
-            };
-            let mut resp = match journal.replicate(&spool, &content).await {
-                Ok(Reply::Ok) => proto::ReplicateResponse { status: proto::Status::Ok as i32, ..Default::default() },
-                Ok(Reply::Mismatch(mine)) => proto::ReplicateResponse {
-                    status: proto::Status::ProposalMismatch as i32,
-                    fragment: Some(fragment_out(&name, &mine)),
-                    registers: Some(label_set_out(&mine.registers)),
-                    ..Default::default()
-                },
-                Err(e) => return drop(tx.send(Err(to_status(&e))).await),
-            };
-            content.clear();
-            if req.acknowledge {
-                resp.header = header.take();
-                if tx.send(Ok(resp)).await.is_err() {
-                    return;
+            match spool_in(&name, Some(proposal), req.registers.take()).and_then(|spool| journal.apply_proposal(&spool, &content)) {
+                Ok((reply, durable_at)) => {
+                    let mut resp = match reply {
+                        Reply::Ok => proto::ReplicateResponse { status: proto::Status::Ok as i32, ..Default::default() },
+                        Reply::Mismatch(mine) => proto::ReplicateResponse {
+                            status: proto::Status::ProposalMismatch as i32,
+                            fragment: Some(fragment_out(&name, &mine)),
+                            registers: Some(label_set_out(&mine.registers)),
+                            ..Default::default()
+                        },
+                    };
+                    content.clear();
+                    if req.acknowledge {
+                        resp.header = header.take();
+                        Some(Answer::After(durable_at, resp))
+                    } else if resp.status != proto::Status::Ok as i32 {
+                        Some(failed(Status::failed_precondition(format!("journal {name:?}: a proposal that asked for no answer did not apply"))))
+                    } else {
+                        None
+                    }
                 }
-            } else if resp.status != proto::Status::Ok as i32 {
-                let e = Status::failed_precondition(format!("journal {name:?}: a proposal that asked for no answer did not apply"));
-                return drop(tx.send(Err(e)).await);
+                Err(e) => Some(failed(to_status(&e))),
             }
+        } else if req.content_delta != content.len() as i64 {
+            Some(failed(Status::invalid_argument(format!(
+                "journal {name:?}: content_delta {} where {} bytes were sent since the last proposal",
+                req.content_delta,
+                content.len()
+            ))))
+        } else if content.len() + req.content.len() > limit {
+            Some(failed(Status::resource_exhausted(format!("journal {name:?}: more than {limit} bytes of content before a proposal"))))
         } else {
-            if req.content_delta != content.len() as i64 {
-                let e = Status::invalid_argument(format!(
-                    "journal {name:?}: content_delta {} where {} bytes were sent since the last proposal",
-                    req.content_delta,
-                    content.len()
-                ));
-                return drop(tx.send(Err(e)).await);
-            }
-            if content.len() + req.content.len() > limit {
-                let e = Status::resource_exhausted(format!("journal {name:?}: more than {limit} bytes of content before a proposal"));
-                return drop(tx.send(Err(e)).await);
-            }
             content.extend_from_slice(&req.content);
+            None
+        };
+        if let Some(answer) = answer {
+            let last = matches!(answer, Answer::Fail(_));
+            if answers.send(answer).is_err() || last {
+                break;
+            }
         }
         let next = tokio::select! {
             next = stream.message() => next,
-            _ = shutdown.wait_for(|s| *s) => return,
+            _ = shutdown.wait_for(|s| *s) => break,
         };
         req = match next {
             Ok(Some(r)) => r,
             // The primary closed its side (a new pipeline) or went away: what was
             // sent without a proposal is dropped with `content`.
-            Ok(None) | Err(_) => return,
+            Ok(None) | Err(_) => break,
         };
+    }
+    drop(answers);
+    let _ = acker.await;
+}
+
+/// What the replica answers, in order.
+enum Answer {
+    /// This answer once the journal is durable through the offset.
+    After(i64, proto::ReplicateResponse),
+    /// This answer, then the stream ends.
+    Last(proto::ReplicateResponse),
+    /// This error ends the stream.
+    Fail(Status),
+}
+
+/// Sends the answers in order, each once what it answers is durable.
+async fn acknowledge(journal: Arc<Journal>, mut queue: mpsc::UnboundedReceiver<Answer>, tx: Tx) {
+    while let Some(answer) = queue.recv().await {
+        let frame = match answer {
+            Answer::After(durable_at, resp) => match journal.wait_synced(durable_at).await {
+                Ok(()) => Ok(resp),
+                Err(e) => Err(to_status(&e)),
+            },
+            Answer::Last(resp) => Ok(resp),
+            Answer::Fail(e) => Err(e),
+        };
+        let end = frame.is_err();
+        if tx.send(frame).await.is_err() || end {
+            return;
+        }
     }
 }
