@@ -24,7 +24,8 @@
 //! at the primary's end, so all spools are equal, and the gate opens to that end.
 //! A route with fewer members than the spec's `replication` takes no appends: they are
 //! answered INSUFFICIENT_JOURNAL_BROKERS, which clients retry, so a writer blocks until
-//! enough brokers are back, as Gazette's does.
+//! enough brokers are back, as Gazette's does. Reads go on: the primary's pulse syncs
+//! the members there are, and what they all hold is readable.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -76,6 +77,10 @@ impl Replicator {
     pub async fn append(&self, journal: &Arc<Journal>, req: &AppendRequest) -> Result<AppendResult, JournalError> {
         let sum: [u8; 20] = Sha1::digest(&req.content).into();
         let cell = self.cell(journal.name());
+        let replication = journal.spec().spec.replication.max(1) as usize;
+        if self.routes.route(journal.name()).members.len() < replication {
+            return Err(JournalError::Status { journal: journal.name().to_string(), status: "INSUFFICIENT_JOURNAL_BROKERS".into() });
+        }
         let (written, acks) = {
             let mut slot = cell.lock().await;
             let pipeline = self.ready(journal, &mut slot).await?;
@@ -95,7 +100,9 @@ impl Replicator {
     }
 
     /// Syncs `journal`'s pipeline with its current route without appending anything
-    /// (Gazette's pulse); returns the route synced with.
+    /// (Gazette's pulse); returns the route synced with. Unlike an append, a pulse
+    /// syncs a route with fewer members than the spec's replication: the bytes every
+    /// member of the route holds are readable while appends wait for more brokers.
     ///
     /// # Errors
     /// As [`Replicator::append`].
@@ -133,10 +140,6 @@ impl Replicator {
         let me = self.routes.local();
         if route.primary_member() != Some(me) {
             return Err(JournalError::Status { journal: journal.name().to_string(), status: "NOT_JOURNAL_PRIMARY_BROKER".into() });
-        }
-        let replication = journal.spec().spec.replication.max(1) as usize;
-        if route.members.len() < replication {
-            return Err(JournalError::Status { journal: journal.name().to_string(), status: "INSUFFICIENT_JOURNAL_BROKERS".into() });
         }
         let usable = slot.as_ref().is_some_and(|p| !p.broken() && p.route.equivalent(&route));
         if !usable {
