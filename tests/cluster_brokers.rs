@@ -97,9 +97,10 @@ async fn a_killed_broker_s_journals_move_to_the_survivor_once_its_lease_expires(
     b2.kill9();
     let after = routes_until(&b1.url, "b2's journals on b1", |r| all_routed(r) && primaries_on(r, "b1").len() == 6);
     assert_eq!(after.len(), 6);
-    // The survivor serves them: appends through it are acknowledged. (Their content
-    // before the kill stayed on b2's disk: without replication or fragment stores —
-    // issue 16 — a moved journal starts empty on its new broker.)
+    // The survivor serves them: appends through it are acknowledged. (With
+    // replication 1 and no fragment store, the content of b2's journals before the
+    // kill stayed on b2's disk; tests/cluster_replication.rs and cluster_fragments.rs
+    // keep it with replication or a store.)
     let client = GrpcJournalClient::new(&b1.url).unwrap();
     for journal in moved.iter().chain(&stayed) {
         client.append(AppendRequest::new(journal.clone(), Bytes::from_static(b"{}\n"))).await.unwrap_or_else(|e| panic!("{journal}: {e}"));

@@ -218,10 +218,10 @@ pub fn broker_member_out(id: &ProcessId, endpoint: &str, journal_limit: u32) -> 
 
 /// The allocator's reading of the brokers' values (Gazette's `broker/key_space.go`):
 /// a member's limit is its `journal_limit`, a journal wants `replication` replicas,
-/// and an assignment is consistent once its holder wrote the item's current route
-/// into it — the primary does so when it serves the journal. Until replication
-/// (issue 16) a journal's extra replica is never consistent, so a journal is never
-/// moved away from a live broker that holds its content.
+/// and an assignment is consistent once the item's current route is written into it
+/// — the primary writes it into every assignment of the journal once its replication
+/// pipeline synced that route (`brokers.rs`), so a new replica counts only once it
+/// holds the journal's bytes.
 pub struct JournalValues;
 
 impl AllocatorValues<BrokerValue> for JournalValues {
