@@ -121,14 +121,21 @@ fn check_journal(bytes: &[u8], acked: &[Acked]) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill_9_of_the_primary_loses_no_acknowledged_append() {
+/// An etcd, brokers b1–b3 and the journal applied with replication 3 and served by all
+/// three; also its primary.
+async fn three_brokers() -> (EtcdServer, tempfile::TempDir, Vec<Broker>, String) {
     let etcd = EtcdServer::start().await.expect("starting etcd");
     let dir = tempfile::tempdir().unwrap();
-    let mut brokers: Vec<Broker> = ["b1", "b2", "b3"].iter().map(|id| Broker::start(&etcd.endpoint(), id, dir.path())).collect();
+    let brokers: Vec<Broker> = ["b1", "b2", "b3"].iter().map(|id| Broker::start(&etcd.endpoint(), id, dir.path())).collect();
     let out = apply(dir.path(), &brokers[0].url, &spec(3));
     assert!(out.status.success(), "{}", describe(&out));
     let (primary, _) = route_with(&brokers[0].url, 3, &[]);
+    (etcd, dir, brokers, primary)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_of_the_primary_loses_no_acknowledged_append() {
+    let (etcd, dir, mut brokers, primary) = three_brokers().await;
     let victim = brokers.iter().position(|b| b.id == primary).unwrap();
     let survivor = brokers.iter().position(|b| b.id != primary).unwrap();
 
@@ -199,12 +206,7 @@ async fn kill_9_of_the_primary_loses_no_acknowledged_append() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_a_replica_killed_appends_wait_for_replication_brokers() {
-    let etcd = EtcdServer::start().await.expect("starting etcd");
-    let dir = tempfile::tempdir().unwrap();
-    let mut brokers: Vec<Broker> = ["b1", "b2", "b3"].iter().map(|id| Broker::start(&etcd.endpoint(), id, dir.path())).collect();
-    let out = apply(dir.path(), &brokers[0].url, &spec(3));
-    assert!(out.status.success(), "{}", describe(&out));
-    let (primary, _) = route_with(&brokers[0].url, 3, &[]);
+    let (etcd, dir, mut brokers, primary) = three_brokers().await;
     let p = brokers.iter().position(|b| b.id == primary).unwrap();
     let client = GrpcJournalClient::new(&brokers[p].url).unwrap();
     let mut expect = Vec::new();
@@ -246,12 +248,7 @@ async fn with_a_replica_killed_appends_wait_for_replication_brokers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_a_spare_broker_appends_resume_once_the_killed_primary_s_lease_expires() {
-    let etcd = EtcdServer::start().await.expect("starting etcd");
-    let dir = tempfile::tempdir().unwrap();
-    let mut brokers: Vec<Broker> = ["b1", "b2", "b3"].iter().map(|id| Broker::start(&etcd.endpoint(), id, dir.path())).collect();
-    let out = apply(dir.path(), &brokers[0].url, &spec(3));
-    assert!(out.status.success(), "{}", describe(&out));
-    let (primary, _) = route_with(&brokers[0].url, 3, &[]);
+    let (etcd, dir, mut brokers, primary) = three_brokers().await;
     brokers.push(Broker::start(&etcd.endpoint(), "b4", dir.path()));
     let victim = brokers.iter().position(|b| b.id == primary).unwrap();
     let survivor = brokers.iter().position(|b| b.id != primary && b.id != "b4").unwrap();

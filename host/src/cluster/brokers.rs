@@ -90,7 +90,8 @@ impl BrokerMember {
             Membership::join(args, DEFAULT_BROKER_ROOT, "broker", value, BrokerValue::decode, Arc::new(JournalValues)).await?;
         let revision = watch::Sender::new(membership.keyspace.snapshot().revision());
         let routes = watch::Sender::new(RouteTable::default());
-        let replicator = Replicator::new(storage.clone(), Arc::new(ClusterRoutes { me: pid.clone(), table: routes.subscribe() }));
+        let table = Arc::new(ClusterRoutes { me: pid.clone(), table: routes.subscribe() });
+        let replicator = Replicator::at_revision(storage.clone(), table, revision.subscribe());
         let member = Arc::new(BrokerMember { membership, pid, storage, routes, revision, replicator });
         let follower = member.clone();
         member.membership.spawn(move |shutdown| follower.follow(shutdown));

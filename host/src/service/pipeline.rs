@@ -30,22 +30,17 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use bytes::Bytes;
 use sha1::{Digest, Sha1};
 use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::UnboundedReceiverStream;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use super::convert::{label_set_in, label_set_out, process_id_out, route_out, sha1_in, sha1_out};
-use super::limits::MAX_FRAME_BYTES;
 use super::proto;
 use super::proto::journal_client::JournalClient as Stub;
 use crate::journal::{AppendRequest, AppendResult, Journal, JournalError, JournalRoutes, Route, Spool, Storage};
-
-/// How long connecting to a replica may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Largest content frame sent to a replica.
 const CONTENT_FRAME: usize = 1 << 20;
@@ -55,15 +50,23 @@ pub struct Replicator {
     storage: Arc<Storage>,
     routes: Arc<dyn JournalRoutes>,
     /// Channels to other brokers, by endpoint.
-    channels: Mutex<HashMap<String, Channel>>,
+    channels: super::proxy::ProxyPool,
     /// Each journal's pipeline, behind a lock that orders its appends.
     pipelines: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Pipeline>>>>>,
+    /// The keyspace revision the routes are at (a cluster's; 1 otherwise), sent in the
+    /// header so that a replica first catches up with it.
+    revision: Option<tokio::sync::watch::Receiver<i64>>,
 }
 
 impl Replicator {
     /// Pipelines for the journals of `storage`, routed by `routes`.
     pub fn new(storage: Arc<Storage>, routes: Arc<dyn JournalRoutes>) -> Arc<Self> {
-        Arc::new(Replicator { storage, routes, channels: Mutex::default(), pipelines: Mutex::default() })
+        Arc::new(Replicator { storage, routes, channels: Default::default(), pipelines: Mutex::default(), revision: None })
+    }
+
+    /// As [`Replicator::new`], its routes at the keyspace revision `revision` watches.
+    pub fn at_revision(storage: Arc<Storage>, routes: Arc<dyn JournalRoutes>, revision: tokio::sync::watch::Receiver<i64>) -> Arc<Self> {
+        Arc::new(Replicator { storage, routes, channels: Default::default(), pipelines: Mutex::default(), revision: Some(revision) })
     }
 
     /// Appends `req` to replicated `journal`, of which this broker is primary, and
@@ -157,7 +160,7 @@ impl Replicator {
         let header = proto::Header {
             process_id: Some(process_id_out(&me)),
             route: Some(route_out(&route)),
-            etcd: Some(proto::header::Etcd { cluster_id: 1, member_id: 1, revision: 1, raft_term: 1 }),
+            etcd: Some(proto::header::Etcd { cluster_id: 1, member_id: 1, revision: self.revision.as_ref().map_or(1, |r| *r.borrow()), raft_term: 1 }),
         };
         // A journal whose stores hold more than this broker does (every broker lost
         // its disk) restarts at their end before anything is synced or appended.
@@ -225,20 +228,7 @@ impl Replicator {
     }
 
     fn stub(&self, endpoint: &str) -> Result<Stub<Channel>, JournalError> {
-        let mut channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
-        let channel = match channels.get(endpoint) {
-            Some(c) => c.clone(),
-            None => {
-                let c = Endpoint::from_shared(endpoint.to_string())
-                    .map_err(|e| JournalError::invalid(format!("replica endpoint {endpoint:?} is not a URL: {e}")))?
-                    .connect_timeout(CONNECT_TIMEOUT)
-                    .tcp_nodelay(true)
-                    .connect_lazy();
-                channels.insert(endpoint.to_string(), c.clone());
-                c
-            }
-        };
-        Ok(Stub::new(channel).max_decoding_message_size(MAX_FRAME_BYTES).max_encoding_message_size(MAX_FRAME_BYTES))
+        self.channels.stub(endpoint).map_err(|s| JournalError::invalid(format!("replica endpoint: {}", s.message())))
     }
 }
 

@@ -162,8 +162,10 @@ async fn appends_are_acknowledged_once_every_replica_holds_them_byte_for_byte() 
     assert_eq!(read_all(&mut client).await, expect);
 }
 
-#[tokio::test]
-async fn a_replica_that_goes_fails_the_append_unread_and_a_new_one_is_filled_in() {
+type Client = GazetteClient<tonic::transport::Channel>;
+
+/// Primary p with replicas r1 and r2, and five records acknowledged through p.
+async fn three_with_five_appends() -> (Arc<Shared>, Node, Node, Node, Client, Vec<u8>) {
     let shared = Arc::new(Shared::default());
     let (p, r1, r2) = (Node::start("p", &shared).await, Node::start("r1", &shared).await, Node::start("r2", &shared).await);
     *shared.0.write().unwrap() = route(&[&p, &r1, &r2]);
@@ -173,6 +175,12 @@ async fn a_replica_that_goes_fails_the_append_unread_and_a_new_one_is_filled_in(
         assert_eq!(append(&mut client, &record(i)).await.unwrap().status, 0);
         acked.extend_from_slice(&record(i));
     }
+    (shared, p, r1, r2, client, acked)
+}
+
+#[tokio::test]
+async fn a_replica_that_goes_fails_the_append_unread_and_a_new_one_is_filled_in() {
+    let (shared, p, r1, r2, mut client, acked) = three_with_five_appends().await;
     r2.stop.send_replace(true);
     // The pipeline breaks: the append fails, and what the primary wrote is not readable.
     let mut failed = 0;
@@ -205,15 +213,7 @@ async fn a_replica_that_goes_fails_the_append_unread_and_a_new_one_is_filled_in(
 
 #[tokio::test]
 async fn a_new_primary_cuts_a_replica_s_unacknowledged_tail() {
-    let shared = Arc::new(Shared::default());
-    let (p, r1, r2) = (Node::start("p", &shared).await, Node::start("r1", &shared).await, Node::start("r2", &shared).await);
-    *shared.0.write().unwrap() = route(&[&p, &r1, &r2]);
-    let mut client = p.client().await;
-    let mut acked = Vec::new();
-    for i in 0..5 {
-        assert_eq!(append(&mut client, &record(i)).await.unwrap().status, 0);
-        acked.extend_from_slice(&record(i));
-    }
+    let (shared, p, r1, r2, _, mut acked) = three_with_five_appends().await;
     // The primary's next append reached r2 only, then the primary died.
     let tail = b"never acknowledged\n";
     let spool = r2.journal().spool().unwrap();

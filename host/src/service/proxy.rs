@@ -32,7 +32,7 @@ pub struct ProxyPool {
 
 impl ProxyPool {
     /// A client of the broker at `endpoint` (connected lazily, reused).
-    fn stub(&self, endpoint: &str) -> Result<Stub<Channel>, Status> {
+    pub(super) fn stub(&self, endpoint: &str) -> Result<Stub<Channel>, Status> {
         let mut channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
         let channel = match channels.get(endpoint) {
             Some(c) => c.clone(),

@@ -1,14 +1,16 @@
 //! `Replicate`: a replica's side of its primary's pipeline.
 //!
-//! Mirrors `broker/replicate_api.go`. The first frame carries the primary's Header
-//! (whose Route must be equivalent to this broker's route of the journal, or the
-//! answer is `WRONG_ROUTE`) and a proposal; then come content frames (`content`,
+//! Mirrors `broker/replicate_api.go`. The first frame carries the primary's Header,
+//! whose Route must be equivalent to this broker's route of the journal once this
+//! broker's keyspace reached the header's etcd revision (else the answer is
+//! `WRONG_ROUTE`), and a proposal; then come content frames (`content`,
 //! `content_delta` counting the bytes since the last proposal) and proposals, each
 //! applied to the journal's spool (`journal/replica.rs`) as it comes and, if it asks
 //! to be acknowledged, answered `OK` or `PROPOSAL_MISMATCH` with this replica's spool,
-//! in order, once what it wrote is durable (many proposals share one sync). The route is checked again at every proposal: a primary
-//! the route no longer names gets `WRONG_ROUTE` and the stream ends, so a deposed
-//! primary cannot append through a replica that already follows the new one.
+//! in order, once what it wrote is durable (many proposals share one sync). The route
+//! is checked again at every proposal: a primary the route no longer names gets
+//! `WRONG_ROUTE` and the stream ends, so a deposed primary cannot append through a
+//! replica that already follows the new one.
 
 use std::sync::Arc;
 
@@ -26,6 +28,9 @@ use super::server::{journal_base, Broker, RespStream};
 
 type Tx = mpsc::Sender<Result<proto::ReplicateResponse, Status>>;
 
+/// How long a replica waits for its keyspace to reach the primary's revision.
+const REVISION_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 impl Broker {
     pub(super) async fn serve_replicate(&self, mut stream: Streaming<proto::ReplicateRequest>) -> Result<RespStream<proto::ReplicateResponse>, Status> {
         let first = stream
@@ -36,7 +41,14 @@ impl Broker {
         let proposal = first.proposal.as_ref().ok_or_else(|| Status::invalid_argument("the first ReplicateRequest must have a proposal"))?;
         let name = journal_base(&proposal.journal).to_string();
         crate::journal::validate_journal_name(&name).map_err(|e| to_status(&e))?;
-        let theirs = route_in(&header.route.unwrap_or_default());
+        let theirs = route_in(&header.route.clone().unwrap_or_default());
+        // As Gazette's resolver: a primary that saw a newer keyspace than this broker
+        // waits for it here, so a route just changed is not refused for being new.
+        let wanted = header.etcd.as_ref().map_or(0, |e| e.revision);
+        if wanted > self.catalog.revision() {
+            let mut revisions = self.catalog.subscribe_revision();
+            let _ = tokio::time::timeout(REVISION_WAIT, revisions.wait_for(|r| *r >= wanted)).await;
+        }
         let route = self.route_of(&name);
         let (tx, rx) = mpsc::channel(16);
         let refusal = |status: proto::Status| proto::ReplicateResponse { status: status as i32, header: Some(self.header_for(&route)), ..Default::default() };
