@@ -235,6 +235,17 @@ async fn list_fragments_store_health_and_replicate_answer_minimally() {
     let health = stub.fragment_store_health(proto::FragmentStoreHealthRequest::default()).await.unwrap().into_inner();
     assert_eq!(health.status, 0);
     assert!(health.header.is_some());
+    // A named store must answer: a directory does; an S3 endpoint nobody serves does not.
+    let store_dir = tempfile::tempdir().unwrap();
+    let health_of = |url: String| proto::FragmentStoreHealthRequest { fragment_store: url, ..Default::default() };
+    let ok = stub.fragment_store_health(health_of(format!("file://{}/", store_dir.path().display()))).await.unwrap().into_inner();
+    assert_eq!((ok.status, ok.store_health_error.as_str()), (0, ""));
+    let dead = format!("s3://bucket/p/?endpoint=http://{}", std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap());
+    let bad = stub.fragment_store_health(health_of(dead.clone())).await.unwrap().into_inner();
+    assert_eq!(bad.status, proto::Status::FragmentStoreUnhealthy as i32);
+    assert!(bad.store_health_error.contains(&dead), "{}", bad.store_health_error);
+    let unknown = stub.fragment_store_health(health_of("ftp://x/".into())).await.unwrap().into_inner();
+    assert_eq!(unknown.status, proto::Status::FragmentStoreUnhealthy as i32);
     // Replicate is for a cluster's brokers (issue 16): a first frame without the
     // primary's Header is refused, and so is a replica of a journal an embedded broker
     // serves alone.

@@ -150,6 +150,18 @@ impl FragmentStore {
         self.store.delete(&f.path).await.map_err(|e| JournalError::Unavailable(format!("fragment store {:?}: deleting {}: {e}", self.url, f.path)))
     }
 
+    /// Whether the store answers: lists its prefix (Gazette's `FragmentStoreHealth`).
+    ///
+    /// # Errors
+    /// `Unavailable` naming the store and what it answered.
+    pub async fn check(&self) -> Result<(), JournalError> {
+        let prefix = ObjectPath::from(self.prefix.as_str());
+        match self.store.list(Some(&prefix)).next().await {
+            Some(Err(e)) => Err(JournalError::Unavailable(format!("fragment store {:?}: listing it: {e}", self.url))),
+            _ => Ok(()),
+        }
+    }
+
     fn unavailable(&self, what: &str, journal: &str, e: object_store::Error) -> JournalError {
         JournalError::Unavailable(format!("fragment store {:?}: {what} journal {journal:?}: {e}", self.url))
     }

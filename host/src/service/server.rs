@@ -178,10 +178,23 @@ impl JournalService for Broker {
 
     async fn fragment_store_health(
         &self,
-        _request: Request<proto::FragmentStoreHealthRequest>,
+        request: Request<proto::FragmentStoreHealthRequest>,
     ) -> Result<Response<proto::FragmentStoreHealthResponse>, Status> {
-        // No fragment stores are used: local fragments are always "healthy".
-        Ok(Response::new(proto::FragmentStoreHealthResponse { status: 0, header: Some(self.header()), store_health_error: String::new() }))
+        // The named store must answer a listing; no store named: local fragments only.
+        let url = request.into_inner().fragment_store;
+        let checked = if url.is_empty() {
+            Ok(())
+        } else {
+            match self.storage.stores().get(&url) {
+                Ok(store) => store.check().await,
+                Err(e) => Err(e),
+            }
+        };
+        let (status, store_health_error) = match checked {
+            Ok(()) => (proto::Status::Ok, String::new()),
+            Err(e) => (proto::Status::FragmentStoreUnhealthy, e.to_string()),
+        };
+        Ok(Response::new(proto::FragmentStoreHealthResponse { status: status as i32, header: Some(self.header()), store_health_error }))
     }
 }
 
