@@ -55,7 +55,9 @@ async fn with_one_standby_slot_a_third_process_idles_until_the_slot_frees_up() {
     let (_broker, url) = start_broker(&dir.path().join("broker"), "127.0.0.1:0");
     // A 2 s lease: slot renewals must not lapse on a loaded machine.
     let extra = ["--hot-standbys", "1", "--lease", "2s"];
-    let job = Chunker::start(&url, &dir.path().join("chunker"), 40, 8);
+    // Paced (640 chunks at 10/s): the job must still be committing sums while the
+    // third process starts and the waits below run, however fast the machine is.
+    let job = Chunker::start_with(&url, &dir.path().join("chunker"), 40, 8, &["--rate", "10"]);
     let mut a = start_shards(&url, &dir.path().join("a"), &extra, &[]);
     next_sums_commit(&url, LIMIT).await;
     let b = start_shards(&url, &dir.path().join("b"), &extra, &[]);
@@ -87,7 +89,8 @@ async fn with_two_standby_slots_both_other_processes_stand_by() {
     let dir = tempfile::tempdir().unwrap();
     let (_broker, url) = start_broker(&dir.path().join("broker"), "127.0.0.1:0");
     let extra = ["--hot-standbys", "2", "--lease", "2s"];
-    let job = Chunker::start(&url, &dir.path().join("chunker"), 40, 8);
+    // Paced, as above: sums keep coming while the waits below run.
+    let job = Chunker::start_with(&url, &dir.path().join("chunker"), 40, 8, &["--rate", "10"]);
     let mut a = start_shards(&url, &dir.path().join("a"), &extra, &[]);
     next_sums_commit(&url, LIMIT).await;
     let b = start_shards(&url, &dir.path().join("b"), &extra, &[]);
