@@ -121,7 +121,7 @@ fn record_is_backed(rec: &IndexRecord, fragments: &[FragmentFile], trusted: u64)
 }
 
 /// Drops fragment files wholly past `head` and cuts the one holding `head`.
-fn truncate_fragments(
+pub(super) fn truncate_fragments(
     fragments: Vec<FragmentFile>,
     head: i64,
     changed: &mut bool,

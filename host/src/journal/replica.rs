@@ -42,6 +42,7 @@ use super::fragment::{sync_dir, FragmentFile};
 use super::labels::LabelSet;
 use super::log::{lock, Journal, State};
 use super::record::{IndexRecord, COMPACTED_TMP, INDEX_FILE};
+use super::recover::truncate_fragments;
 use super::spool::{ReplState, Reply, Spool, Step};
 
 /// Largest span read into memory at once to hash or copy local bytes.
@@ -65,6 +66,11 @@ impl Journal {
         st.repl = Some(ReplState { spool_begin: begin, hasher, gate: low });
         st.publish(&self.commit_tx);
         Ok(())
+    }
+
+    /// Whether this journal is replicated (a cluster broker serves it).
+    pub fn is_replicated(&self) -> bool {
+        lock(&self.state).repl.is_some()
     }
 
     /// The spool of a replicated journal (None for one that is not).
@@ -255,23 +261,10 @@ impl Journal {
         st.index.sync_data().map_err(io("syncing"))?;
         st.index_len = len;
         let discarded = st.write_end - at;
-        let mut kept = Vec::new();
-        for mut frag in std::mem::take(&mut st.fragments) {
-            if frag.begin >= at {
-                std::fs::remove_file(&frag.path).map_err(|e| JournalError::io(format!("removing {}", frag.path.display()), e))?;
-                continue;
-            }
-            if frag.end() > at {
-                let fio = |e| JournalError::io(format!("truncating fragment {}", frag.path.display()), e);
-                frag.file.set_len((at - frag.begin) as u64).map_err(fio)?;
-                frag.file.sync_data().map_err(fio)?;
-                frag.len = at - frag.begin;
-            }
-            kept.push(frag);
-        }
-        st.fragments = kept;
+        let mut changed = false;
+        st.fragments = truncate_fragments(std::mem::take(&mut st.fragments), at, &mut changed)?;
         sync_dir(self.dir())?;
-        st.registers = records.iter().take_while(|r| r.end as i64 <= at).filter_map(|r| r.registers.clone()).last().unwrap_or_default();
+        st.registers = keep.iter().filter_map(|r| r.registers.clone()).last().unwrap_or_default();
         self.lower_heads(st, at);
         tracing::warn!(journal = %self.name(), at, bytes = discarded, "discarded an unacknowledged tail the primary does not have");
         Ok(())

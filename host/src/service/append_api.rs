@@ -96,7 +96,7 @@ impl Broker {
             return self.refused(&JournalError::NotAllowed { journal: req.journal.clone(), op: "append with this suspend mode" });
         }
         req.content = content.freeze();
-        let appended = if journal.spool().is_some() { self.replicator.append(&journal, &req).await } else { journal.append(&req).await };
+        let appended = if journal.is_replicated() { self.replicator.append(&journal, &req).await } else { journal.append(&req).await };
         match appended {
             Ok(r) => Ok(proto::AppendResponse {
                 status: 0,

@@ -32,7 +32,7 @@ impl Broker {
         let header = self.header_for(&route);
         // A replicated journal is read at its primary, which alone knows which bytes
         // every replica has (`journal/replica.rs`); its replicas proxy there.
-        let replicated = || self.storage.journal(&read.journal).is_ok_and(|j| j.spool().is_some());
+        let replicated = || self.storage.journal(&read.journal).is_ok_and(|j| j.is_replicated());
         let checked = check_read(&route, self.me()).and_then(|()| match route.primary_member() {
             Some(p) if p != self.me() && replicated() => Err(Misrouted::NotJournalPrimaryBroker),
             None if replicated() => Err(Misrouted::NoJournalPrimaryBroker),

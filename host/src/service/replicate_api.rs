@@ -59,7 +59,7 @@ impl Broker {
         } else {
             match self.storage.journal(&name) {
                 Err(_) => Some(refusal(proto::Status::JournalNotFound)),
-                Ok(journal) if journal.spool().is_none() => {
+                Ok(journal) if !journal.is_replicated() => {
                     return Err(Status::failed_precondition(format!("journal {name:?} is not replicated by this broker (is it a cluster member?)")));
                 }
                 Ok(journal) => {
